@@ -3,6 +3,10 @@ import { MemoryIpc } from './drivers/memory/memory-ipc.js'
 import { IpcError } from './errors.js'
 import type { Ipc, IpcOptions } from './types.js'
 
+export { ClusterIpc } from './drivers/cluster/cluster-ipc.js'
+export { MemoryIpc } from './drivers/memory/memory-ipc.js'
+export type { IpcErrorCode } from './errors.js'
+export { IpcError, IpcUnavailableError } from './errors.js'
 export type {
   ClusterIpcOptions,
   Ipc,
@@ -17,10 +21,6 @@ export type {
   Unsubscribe,
   WithLockOptions,
 } from './types.js'
-export { IpcError, IpcUnavailableError } from './errors.js'
-export type { IpcErrorCode } from './errors.js'
-export { MemoryIpc } from './drivers/memory/memory-ipc.js'
-export { ClusterIpc } from './drivers/cluster/cluster-ipc.js'
 
 /**
  * Creates an IPC instance on the chosen driver.

@@ -132,7 +132,12 @@ export interface Ipc {
    * Takes the lock (waiting up to `waitMs`), runs `fn`, always releases.
    * Fails with `IPC_LOCK_TIMEOUT` when the lock cannot be taken in time.
    */
-  withLock<T>(key: string, ttlSeconds: number, fn: () => Promise<T> | T, options?: WithLockOptions): Promise<T>
+  withLock<T>(
+    key: string,
+    ttlSeconds: number,
+    fn: () => Promise<T> | T,
+    options?: WithLockOptions,
+  ): Promise<T>
 
   // Pub/sub --------------------------------------------------------------------------------
   /** Every subscriber in every process gets each message once. Returns the unsubscribe function. */
