@@ -1,0 +1,19 @@
+import { describe } from 'vitest'
+import { bufferContract } from './contract/buffer.contract.js'
+import { deltaContract } from './contract/delta.contract.js'
+import { useContractEnv } from './contract/env.js'
+import { fullContract } from './contract/full.contract.js'
+import { pushContract } from './contract/push.contract.js'
+import { scopeContract } from './contract/scope.contract.js'
+import { servicesContract } from './contract/services.contract.js'
+import { createPgliteDatabase } from './fixtures/databases.js'
+
+describe('server contract on PGlite', () => {
+  const env = useContractEnv(createPgliteDatabase)
+  servicesContract(env)
+  pushContract(env)
+  fullContract(env)
+  deltaContract(env)
+  scopeContract(env)
+  bufferContract(env)
+})

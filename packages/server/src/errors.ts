@@ -1,0 +1,55 @@
+import type { ErrorCode, WireError } from './protocol.js'
+
+/**
+ * Every error the server throws on purpose. `code` is the wire code the client receives, so a
+ * caller can branch on it; `retryable` says the same request may succeed later unchanged.
+ *
+ * @example
+ * try { await tidesync.services.todos.update({ uid, patch }, ctx) }
+ * catch (error) { if (error instanceof TidesyncError && error.code === 'NOT_FOUND') ... }
+ */
+export class TidesyncError extends Error {
+  override readonly name: string = 'TidesyncError'
+  readonly retryable: boolean
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryable?: boolean },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.retryable = options?.retryable ?? code === 'UNAVAILABLE'
+  }
+
+  /** The `{ code, message }` sent over the socket (never the cause or the stack). */
+  toWire(): WireError {
+    return this.retryable
+      ? { code: this.code, message: this.message, retryable: true }
+      : { code: this.code, message: this.message }
+  }
+}
+
+/** A payload that fails boundary validation: nothing was written. */
+export class TidesyncValidationError extends TidesyncError {
+  override readonly name = 'TidesyncValidationError'
+  constructor(
+    code: ErrorCode,
+    message: string,
+    /** Where in the payload, e.g. `changes[3].patch.title`. */
+    readonly path?: string,
+  ) {
+    super(code, path ? `${path}: ${message}` : message)
+  }
+}
+
+/** The caller may not read or write this record (outside its scope, or refused by `canWrite`). */
+export class TidesyncForbiddenError extends TidesyncError {
+  override readonly name = 'TidesyncForbiddenError'
+  constructor(message: string) {
+    super('FORBIDDEN', message)
+  }
+}
+
+/** A bad server configuration (unknown column in `counters`, a table without `uid`...). */
+export class TidesyncConfigError extends Error {
+  override readonly name = 'TidesyncConfigError'
+}

@@ -1,0 +1,38 @@
+export { UnauthorizedError } from './auth/authenticate.js'
+export {
+  TidesyncConfigError,
+  TidesyncError,
+  TidesyncForbiddenError,
+  TidesyncValidationError,
+} from './errors.js'
+export { defaultLogger, noopLogger } from './logger.js'
+export type * from './protocol.js'
+export { PROTOCOL_VERSION } from './protocol.js'
+export { ensureSchema, schemaStatements } from './schema/ensure-schema.js'
+export type { TidesyncTables } from './schema/metadata.js'
+export {
+  defineTidesyncTables,
+  tidesyncApplied,
+  tidesyncChanges,
+  tidesyncMeta,
+  tidesyncRevSeq,
+  tidesyncState,
+  tidesyncTables,
+} from './schema/metadata.js'
+export type { ModelService } from './services/model-service.js'
+export { formatHlc, HybridClock, parseHlc } from './sync/hlc.js'
+export type { InstallOptions, TidesyncServer } from './sync-server.js'
+export { installTidesync } from './sync-server.js'
+export type { RequestEvent, Tidesync } from './tidesync.js'
+export { createTidesync } from './tidesync.js'
+export type {
+  AuthContext,
+  Handshake,
+  Logger,
+  ModelConfig,
+  TidesyncDb,
+  TidesyncOptions,
+  WriteCheck,
+  WriteOp,
+} from './types.js'
+export type { WriteBufferLike, WriteBufferRowLike, WriteBufferTableLike } from './write/write-buffer-like.js'

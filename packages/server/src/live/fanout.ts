@@ -1,0 +1,40 @@
+import type { Ipc, Unsubscribe } from '@tidesync/ipc'
+import type { HybridClock } from '../sync/hlc.js'
+import type { Logger } from '../types.js'
+import { channelFor, isLiveMessage } from './messages.js'
+import { pushFor, type SubscriptionRegistry } from './subscriptions.js'
+
+/**
+ * Listens to every model's change channel and pushes each message to this server's matching
+ * subscriptions. Returns a function that stops listening.
+ */
+export async function startFanout(
+  ipc: Ipc,
+  keyPrefix: string,
+  models: Iterable<string>,
+  registry: SubscriptionRegistry,
+  hlc: HybridClock,
+  logger: Logger,
+): Promise<() => Promise<void>> {
+  const unsubscribes: Unsubscribe[] = []
+  for (const model of models) {
+    const unsubscribe = await ipc.subscribe(channelFor(keyPrefix, model), (message) => {
+      if (!isLiveMessage(message)) {
+        logger.warn(`ignored a malformed live message on ${model}`)
+        return
+      }
+      for (const subscription of registry.forModel(message.model)) {
+        try {
+          const push = pushFor(subscription, message.changes)
+          if (push) subscription.send({ ...push, serverClock: hlc.now() })
+        } catch (error) {
+          logger.error(`live push to subscription ${subscription.id} failed`, error)
+        }
+      }
+    })
+    unsubscribes.push(unsubscribe)
+  }
+  return async () => {
+    await Promise.all(unsubscribes.map((u) => u()))
+  }
+}

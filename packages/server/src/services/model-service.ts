@@ -1,0 +1,114 @@
+import { eq } from 'drizzle-orm'
+import { v7 as uuidv7 } from 'uuid'
+import type { Core } from '../core.js'
+import { TidesyncError } from '../errors.js'
+import type { Hlc, JsonValue, RecordWithMeta, Tombstone, Uid, Where } from '../protocol.js'
+import type { ResolvedModel } from '../schema/resolve-models.js'
+import { buildFilter } from '../sync/scope.js'
+import { parseClock, parseFields, parseUid } from '../validation/records.js'
+import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
+import { metaToWire, rowToWire, syntheticMeta, toTombstone } from '../wire/serialize.js'
+import { applyOne } from '../write/apply-one.js'
+import type { ChangeRequest } from '../write/staged-change.js'
+import { readRecords } from './read-records.js'
+
+/**
+ * The per-model services (the seed's findUnique / findMany / createWithMeta / updateWithMeta /
+ * deleteWithMeta), scoped to the caller. Arguments are wire JSON, validated here, so an HTTP
+ * route can pass a request body straight in.
+ */
+export interface ModelService<TCtx> {
+  findUnique(args: { uid: Uid }, ctx: TCtx): Promise<RecordWithMeta | null>
+  findMany(args: { where?: Where; limit?: number }, ctx: TCtx): Promise<RecordWithMeta[]>
+  /** An upsert: a new uid is inserted, an existing one merged, a deleted one re-created. */
+  create(
+    args: { uid?: Uid; data: Record<string, JsonValue>; clock?: Hlc },
+    ctx: TCtx,
+  ): Promise<RecordWithMeta | Tombstone>
+  /** Returns the tombstone when the record was deleted meanwhile (deletes win). */
+  update(
+    args: { uid: Uid; patch: Record<string, JsonValue>; clock?: Hlc },
+    ctx: TCtx,
+  ): Promise<RecordWithMeta | Tombstone>
+  /** Keeps a tombstone, so that the uid is never resurrected by a stale client. */
+  delete(args: { uid: Uid; clock?: Hlc }, ctx: TCtx): Promise<Tombstone>
+}
+
+function clockOf<TCtx>(core: Core<TCtx>, value: unknown, path: string): string {
+  if (value === undefined || value === null) return core.hlc.now()
+  return core.hlc.receive(parseClock(value, path)).clock
+}
+
+export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<TCtx>): ModelService<TCtx> {
+  const m = model as ResolvedModel<unknown>
+
+  async function write(req: ChangeRequest, ctx: TCtx): Promise<RecordWithMeta | Tombstone> {
+    const change = (await applyOne(core, model, req, ctx))!
+    if (change.after) return { record: change.after, meta: metaToWire(change.meta) }
+    return toTombstone(change.meta)
+  }
+
+  return {
+    async findUnique(args, ctx) {
+      const input = expectObject(args, 'args')
+      onlyKeys(input, ['uid'], 'args')
+      const uid = parseUid(m, input.uid, 'args.uid')
+      const filter = buildFilter(model, undefined, ctx)
+      const [found] = await readRecords(core as Core, m, filter, { extra: eq(model.uid, uid), limit: 1 })
+      if (!found) return null
+      return {
+        record: rowToWire(m, found.row),
+        meta: metaToWire(found.meta ?? syntheticMeta(m, uid, new Date(core.now()))),
+      }
+    },
+
+    async findMany(args, ctx) {
+      const input = expectObject(args ?? {}, 'args')
+      onlyKeys(input, ['where', 'limit'], 'args')
+      const limit =
+        optionalPositiveInt(input.limit, 'args.limit', core.limits.maxFindManyRows) ??
+        core.limits.maxFindManyRows
+      const filter = buildFilter(model, input.where as Where | undefined, ctx)
+      const rows = await readRecords(core as Core, m, filter, { limit })
+      const now = new Date(core.now())
+      return rows.map(({ row, meta }) => ({
+        record: rowToWire(m, row),
+        meta: metaToWire(meta ?? syntheticMeta(m, String(row.uid), now)),
+      }))
+    },
+
+    async create(args, ctx) {
+      const input = expectObject(args, 'args')
+      onlyKeys(input, ['uid', 'data', 'clock'], 'args')
+      const uid = input.uid === undefined ? uuidv7() : parseUid(m, input.uid, 'args.uid')
+      const fields = parseFields(m, input.data, 'args.data', 'create', uid)
+      return write(
+        { model: m, uid, op: 'create', fields, clock: clockOf(core, input.clock, 'args.clock') },
+        ctx,
+      )
+    },
+
+    async update(args, ctx) {
+      const input = expectObject(args, 'args')
+      onlyKeys(input, ['uid', 'patch', 'clock'], 'args')
+      const uid = parseUid(m, input.uid, 'args.uid')
+      const fields = parseFields(m, input.patch, 'args.patch', 'update', uid)
+      return write(
+        { model: m, uid, op: 'update', fields, clock: clockOf(core, input.clock, 'args.clock') },
+        ctx,
+      )
+    },
+
+    async delete(args, ctx) {
+      const input = expectObject(args, 'args')
+      onlyKeys(input, ['uid', 'clock'], 'args')
+      const uid = parseUid(m, input.uid, 'args.uid')
+      const result = await write(
+        { model: m, uid, op: 'delete', clock: clockOf(core, input.clock, 'args.clock') },
+        ctx,
+      )
+      if ('record' in result) throw new TidesyncError('INTERNAL', 'delete left the record in place')
+      return result
+    },
+  }
+}

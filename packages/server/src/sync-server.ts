@@ -1,0 +1,120 @@
+import type { Server, Socket } from 'socket.io'
+import { authMiddleware, socketContext } from './auth/authenticate.js'
+import { toTidesyncError } from './db/map-error.js'
+import { TidesyncValidationError } from './errors.js'
+import { startFanout } from './live/fanout.js'
+import { socketSubscriptions } from './live/socket-subscriptions.js'
+import { SubscriptionRegistry } from './live/subscriptions.js'
+import type { Reply } from './protocol.js'
+import { createTidesync, type Tidesync } from './tidesync.js'
+import type { AuthContext, TidesyncOptions } from './types.js'
+import { jsonByteLength } from './validation/forbidden-keys.js'
+
+const REQUEST_EVENTS = ['service', 'sync:full', 'sync:pull', 'sync:push'] as const
+const KNOWN_EVENTS = new Set<string>([...REQUEST_EVENTS, 'subscribe', 'unsubscribe'])
+
+export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx> {
+  /** The socket.io namespace to serve. @default '/' */
+  namespace?: string
+}
+
+export interface TidesyncServer<TCtx = AuthContext> extends Tidesync<TCtx> {
+  /** Live subscriptions on this server's sockets. */
+  readonly subscriptionCount: number
+  /** Stops live pushes and stops serving new sockets (the socket.io server stays yours). */
+  close(): Promise<void>
+}
+
+/**
+ * Installs tidesync on an existing socket.io server: authentication, the request events of
+ * PROTOCOL.md, and live pushes of every committed change (from any server sharing the IPC
+ * store) to the sockets subscribed to its model, filtered by where and by each user's scope.
+ *
+ * @example
+ * const io = new Server(httpServer, { maxHttpBufferSize: 32e6 })
+ * await ensureSchema(db)
+ * const tidesync = await installTidesync(io, {
+ *   db, ipc: await createIpc({ driver: 'memory' }),
+ *   models: { todos: { table: todos, scope: (ctx) => ({ ownerId: ctx.userId }) } },
+ *   authenticate: async (handshake) => verifyToken(handshake.auth.token),
+ * })
+ */
+export async function installTidesync<TCtx = AuthContext>(
+  io: Server,
+  options: InstallOptions<TCtx>,
+): Promise<TidesyncServer<TCtx>> {
+  const socketLimit = (io.engine as unknown as { opts?: { maxHttpBufferSize?: number } } | undefined)?.opts
+    ?.maxHttpBufferSize
+  const tidesync = createTidesync(options, { socketLimit: socketLimit ?? 1e6 })
+  const { core } = tidesync
+  if (socketLimit !== undefined && core.limits.maxMessageBytes >= socketLimit) {
+    core.logger.warn(
+      `maxMessageBytes (${core.limits.maxMessageBytes}) >= socket.io maxHttpBufferSize (${socketLimit}): oversize messages will drop the connection instead of getting a PAYLOAD_TOO_LARGE answer`,
+    )
+  }
+  const registry = new SubscriptionRegistry()
+  const stopFanout = await startFanout(
+    core.ipc,
+    core.keyPrefix,
+    core.models.keys(),
+    registry,
+    core.hlc,
+    core.logger,
+  )
+  const nsp = io.of(options.namespace ?? '/')
+  let closed = false
+  nsp.use((socket, next) => {
+    if (closed) return next(new Error('tidesync is closed'))
+    void authMiddleware(options, core.logger)(socket, next)
+  })
+
+  const onConnection = (socket: Socket) => {
+    const ctx = socketContext<TCtx>(socket)
+    const subs = socketSubscriptions(core, registry, socket, ctx)
+    const reply = (ack: unknown, value: Reply<unknown>) => {
+      if (typeof ack === 'function') ack(value)
+    }
+    for (const event of REQUEST_EVENTS) {
+      socket.on(event, async (payload: unknown, ack: unknown) => {
+        if (typeof payload === 'function' && ack === undefined) {
+          reply(payload, { error: { code: 'BAD_REQUEST', message: 'missing request payload' } })
+          return
+        }
+        reply(ack, await tidesync.handle(event, payload, ctx))
+      })
+    }
+    const local = (fn: (payload: unknown) => unknown) => (payload: unknown, ack: unknown) => {
+      try {
+        const size = jsonByteLength(payload)
+        if (size > core.limits.maxMessageBytes)
+          throw new TidesyncValidationError('PAYLOAD_TOO_LARGE', `${size} bytes`)
+        reply(ack, { result: fn(payload) })
+      } catch (error) {
+        reply(ack, { error: toTidesyncError(error).toWire() })
+      }
+    }
+    socket.on('subscribe', local(subs.subscribe))
+    socket.on('unsubscribe', local(subs.unsubscribe))
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN_EVENTS.has(event) || !(event.startsWith('sync:') || event.startsWith('tidesync:'))) return
+      reply(args[args.length - 1], {
+        error: { code: 'UNKNOWN_METHOD', message: `unknown event ${JSON.stringify(event.slice(0, 64))}` },
+      })
+    })
+    socket.on('disconnect', () => subs.clear())
+  }
+  nsp.on('connection', onConnection)
+
+  return {
+    ...tidesync,
+    get subscriptionCount() {
+      return registry.size
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      nsp.off('connection', onConnection)
+      await stopFanout()
+    },
+  }
+}

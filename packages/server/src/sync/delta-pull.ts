@@ -1,0 +1,208 @@
+import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
+import type { Core } from '../core.js'
+import { rowsOf } from '../db/types.js'
+import { TidesyncError } from '../errors.js'
+import type { PullResult, RecordWithMeta, Tombstone, Uid, Where } from '../protocol.js'
+import type { ResolvedModel } from '../schema/resolve-models.js'
+import { isTrue, matchesSql, modelJoin, readRecords } from '../services/read-records.js'
+import { resolveModel } from '../validation/records.js'
+import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
+import { type MetaRow, metaToWire, rowToWire, toTombstone } from '../wire/serialize.js'
+import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from './checkpoint.js'
+import { withSyncLock } from './lock.js'
+import { changesAfter, currentRevision, prunedRevision } from './revisions-read.js'
+import { buildFilter, type Filter } from './scope.js'
+
+/**
+ * `sync:pull`: what changed for a model+where since a checkpoint, one page at a time.
+ *
+ * From a revision checkpoint it reads the change log by (model, rev) — its cost follows the
+ * number of changes, not the size of the collection — and sends per record: an upsert when the
+ * record matches where+scope now, a tombstone when it was deleted, an eviction when it no
+ * longer matches. Tombstones and evictions go only to callers for whom the record matched at
+ * the checkpoint or since (its state before each logged change is kept), so nothing outside the
+ * caller's scope is ever named. From checkpoint "0" it first loads every matching record in uid
+ * order, then continues with the change log from the revision the load started at.
+ */
+export async function deltaPull<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx): Promise<PullResult> {
+  const input = expectObject(request, 'request')
+  onlyKeys(input, ['model', 'where', 'checkpoint', 'limit'], '')
+  const model = resolveModel(core, input.model)
+  const limit = optionalPositiveInt(input.limit, 'limit', core.limits.maxPageSize) ?? core.limits.pageSize
+  const filter = buildFilter(model, input.where as Where | undefined, ctx)
+  const checkpoint = parseCheckpoint(input.checkpoint)
+  const c = core as Core
+  const m = model as ResolvedModel<unknown>
+  return withSyncLock(c, filter.key, async () => {
+    const page =
+      checkpoint.kind === 'log'
+        ? await pullLog(c, m, filter, checkpoint.rev, limit)
+        : await pullSnapshot(c, m, filter, checkpoint, limit)
+    return { ...page, serverClock: core.hlc.now() }
+  })
+}
+
+type Page = Omit<PullResult, 'serverClock'>
+
+async function pullSnapshot(
+  core: Core,
+  model: ResolvedModel<unknown>,
+  filter: Filter,
+  checkpoint: Exclude<Checkpoint, { kind: 'log' }>,
+  limit: number,
+): Promise<Page> {
+  let snapRev: number
+  let total: number
+  let sent: number
+  let lastUid: string | undefined
+  if (checkpoint.kind === 'start') {
+    snapRev = await currentRevision(core, model.name)
+    const [row] = await core.db.select({ n: count() }).from(model.table).where(filter.sql)
+    total = Number(row?.n ?? 0)
+    sent = 0
+  } else {
+    ;({ snapRev, total, sent, lastUid } = checkpoint)
+  }
+  const rows = await readRecords(core, model, filter, {
+    extra: lastUid === undefined ? undefined : gt(model.uid, lastUid),
+    limit: limit + 1,
+  })
+  const pageRows = rows.slice(0, limit)
+  const now = new Date(core.now())
+  const upserts: RecordWithMeta[] = pageRows.map(({ row, meta }) => ({
+    record: rowToWire(model, row),
+    meta: metaToWire(
+      meta ?? {
+        model: model.name,
+        uid: String(row.uid),
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+        deletedClock: null,
+        rev: 0,
+        clocks: {},
+      },
+    ),
+  }))
+  const sentNow = sent + pageRows.length
+  if (rows.length > limit) {
+    const last = String(pageRows[pageRows.length - 1]!.row.uid)
+    return {
+      upserts,
+      deletes: [],
+      evictions: [],
+      checkpoint: snapshotCheckpoint(snapRev, total, sentNow, last),
+      hasMore: true,
+      remaining: Math.max(total - sent, pageRows.length),
+    }
+  }
+  const logRemaining = await changesAfter(core, model.name, snapRev)
+  return {
+    upserts,
+    deletes: [],
+    evictions: [],
+    checkpoint: logCheckpoint(snapRev),
+    hasMore: logRemaining > 0,
+    remaining: pageRows.length + logRemaining,
+  }
+}
+
+async function pullLog(
+  core: Core,
+  model: ResolvedModel<unknown>,
+  filter: Filter,
+  rev: number,
+  limit: number,
+): Promise<Page> {
+  if (rev < (await prunedRevision(core, model.name))) {
+    throw new TidesyncError(
+      'CHECKPOINT_EXPIRED',
+      'the change log no longer reaches back to this checkpoint: run sync:full',
+    )
+  }
+  const { changes, meta } = core.tables
+  const entries = await core.db
+    .select({ rev: changes.rev, uid: changes.uid, hasBefore: sql<boolean>`${changes.before} IS NOT NULL` })
+    .from(changes)
+    .where(and(eq(changes.model, model.name), gt(changes.rev, rev)))
+    .orderBy(asc(changes.rev))
+    .limit(limit + 1)
+  const page = entries.slice(0, limit)
+  if (page.length === 0) {
+    return {
+      upserts: [],
+      deletes: [],
+      evictions: [],
+      checkpoint: logCheckpoint(rev),
+      hasMore: false,
+      remaining: 0,
+    }
+  }
+  const remaining = await changesAfter(core, model.name, rev)
+  const uids = [...new Set(page.map((e) => e.uid))]
+
+  // Which records matched where+scope before one of these changes (so the caller may hold them).
+  const matchedBefore = new Set<string>()
+  const withBefore = page
+    .filter((e) => e.hasBefore === true || (e.hasBefore as unknown) === 't')
+    .map((e) => e.rev)
+  if (withBefore.length > 0) {
+    if (!filter.sql) {
+      for (const e of page) if (withBefore.includes(e.rev)) matchedBefore.add(e.uid)
+    } else {
+      const alias = sql.identifier(model.tableName)
+      const result = await core.db.execute(sql`
+        SELECT DISTINCT l.uid FROM ${changes} l
+        CROSS JOIN LATERAL jsonb_populate_record(NULL::${model.table}, l.before) AS ${alias}
+        WHERE l.rev IN (${sql.join(
+          withBefore.map((r) => sql`${r}`),
+          sql`, `,
+        )}) AND (${filter.sql})`)
+      for (const row of rowsOf<{ uid: string }>(result)) matchedBefore.add(row.uid)
+    }
+  }
+
+  // The records as they are now, with metadata, and whether they match now.
+  const current = (await core.db
+    .select({
+      meta,
+      row: model.table,
+      matched: filter.sql ? matchesSql(filter.sql) : sql<boolean>`${model.uid} IS NOT NULL`,
+    })
+    .from(meta)
+    .leftJoin(model.table, modelJoin(core, model))
+    .where(and(eq(meta.model, model.name), inArray(meta.uid, uids)))) as Array<{
+    meta: MetaRow
+    row: Record<string, unknown> | null
+    matched: boolean | string
+  }>
+  const liveRows = current.filter((c) => c.row !== null).map((c) => c.row!)
+  const overlaid = await core.pending.overlay(model, liveRows)
+  const byUid = new Map(current.map((c) => [c.meta.uid, c]))
+
+  const upserts: RecordWithMeta[] = []
+  const deletes: Tombstone[] = []
+  const evictions: Uid[] = []
+  for (const uid of uids) {
+    const now = byUid.get(uid)
+    if (!now) continue
+    const matchedNow =
+      now.row && overlaid.has(now.row) ? filter.matches(rowToWire(model, now.row)) : isTrue(now.matched)
+    const seen = matchedNow || matchedBefore.has(uid)
+    if (now.meta.deletedAt || !now.row) {
+      if (seen) deletes.push(toTombstone(now.meta))
+    } else if (matchedNow) {
+      upserts.push({ record: rowToWire(model, now.row), meta: metaToWire(now.meta) })
+    } else if (seen) {
+      evictions.push(uid)
+    }
+  }
+  return {
+    upserts,
+    deletes,
+    evictions,
+    checkpoint: logCheckpoint(page[page.length - 1]!.rev),
+    hasMore: entries.length > limit,
+    remaining,
+  }
+}

@@ -1,0 +1,115 @@
+import { and, eq, gt, gte, inArray, isNull, lt, lte, type SQL, sql } from 'drizzle-orm'
+import type { PgColumn } from 'drizzle-orm/pg-core'
+import { TidesyncError } from '../errors.js'
+import type { Where, WireRecord } from '../protocol.js'
+import type { ResolvedModel } from '../schema/resolve-models.js'
+import { comparable } from '../validation/values.js'
+import { type Condition, canonicalJson, parseWhere, type RangeOp } from '../validation/where.js'
+
+/**
+ * What one caller may see of one model through one `where`: the client's conditions ANDed with
+ * the model's scope for this user, as SQL (for reads and syncs) and as a JavaScript predicate on
+ * wire records (for live pushes).
+ */
+export interface Filter {
+  /** The SQL condition, or undefined when everything matches. */
+  sql: SQL | undefined
+  /** Same test on a wire record (used on live changes). */
+  matches(record: WireRecord): boolean
+  /** A stable key of model + where + scope (lock keys). */
+  key: string
+  /** The scope part alone (writes must stay inside it). */
+  scopeSql: SQL | undefined
+  matchesScope(record: WireRecord): boolean
+}
+
+type Comparable = NonNullable<ReturnType<typeof comparable>>
+
+const RANGE_SQL: Record<RangeOp, (column: PgColumn, value: unknown) => SQL> = {
+  gte: (column, value) => gte(column, value),
+  gt: (column, value) => gt(column, value),
+  lte: (column, value) => lte(column, value),
+  lt: (column, value) => lt(column, value),
+}
+
+const RANGE_TEST: Record<RangeOp, (value: Comparable, bound: Comparable) => boolean> = {
+  gte: (value, bound) => value >= bound,
+  gt: (value, bound) => value > bound,
+  lte: (value, bound) => value <= bound,
+  lt: (value, bound) => value < bound,
+}
+
+function conditionSql(condition: Condition): SQL {
+  const { column } = condition
+  switch (condition.kind) {
+    case 'eq':
+      return eq(column, condition.value)
+    case 'null':
+      return isNull(column)
+    case 'in':
+      return condition.values.length === 0 ? sql`false` : inArray(column, condition.values)
+    case 'range': {
+      const parts = condition.bounds.map(({ op, value }) => RANGE_SQL[op](column, value))
+      return and(...parts)!
+    }
+  }
+}
+
+export function conditionsSql(conditions: Condition[]): SQL | undefined {
+  if (conditions.length === 0) return undefined
+  return and(...conditions.map(conditionSql))
+}
+
+function conditionMatches(condition: Condition, record: WireRecord): boolean {
+  const raw = record[condition.key]
+  const value = raw === undefined ? null : comparable(condition.column, raw)
+  switch (condition.kind) {
+    case 'null':
+      return value === null
+    case 'eq':
+      return value !== null && value === comparable(condition.column, condition.value)
+    case 'in':
+      return value !== null && condition.values.some((v) => comparable(condition.column, v) === value)
+    case 'range':
+      if (value === null) return false
+      return condition.bounds.every(({ op, value: bound }) => {
+        const b = comparable(condition.column, bound)
+        return b !== null && RANGE_TEST[op](value, b)
+      })
+  }
+}
+
+export function conditionsMatch(conditions: Condition[], record: WireRecord): boolean {
+  return conditions.every((c) => conditionMatches(c, record))
+}
+
+/** The model's scope for this caller, checked like a client `where`. */
+export function scopeConditions<TCtx>(
+  model: ResolvedModel<TCtx>,
+  ctx: TCtx,
+): { conditions: Condition[]; where: Where | null } {
+  if (!model.scope) return { conditions: [], where: null }
+  const where = model.scope(ctx) ?? null
+  try {
+    return { conditions: parseWhere(model as ResolvedModel<unknown>, where, 'scope'), where }
+  } catch (error) {
+    throw new TidesyncError('INTERNAL', `the scope of model ${model.name} is invalid`, { cause: error })
+  }
+}
+
+/**
+ * Builds the filter of a read or sync. `where` must already be checked (`parseWhere`): a bad
+ * client where is a validation error, a bad scope is a server bug.
+ */
+export function buildFilter<TCtx>(model: ResolvedModel<TCtx>, where: Where | undefined, ctx: TCtx): Filter {
+  const clientConditions = parseWhere(model as ResolvedModel<unknown>, where)
+  const scope = scopeConditions(model, ctx)
+  const all = [...clientConditions, ...scope.conditions]
+  return {
+    sql: conditionsSql(all),
+    matches: (record) => conditionsMatch(all, record),
+    key: `${model.name}:${canonicalJson(where ?? {})}:${canonicalJson(scope.where ?? {})}`,
+    scopeSql: conditionsSql(scope.conditions),
+    matchesScope: (record) => conditionsMatch(scope.conditions, record),
+  }
+}

@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto'
+import { lt, sql } from 'drizzle-orm'
+import type { Core, Limits } from './core.js'
+import { toTidesyncError } from './db/map-error.js'
+import { rowsOf } from './db/types.js'
+import { TidesyncValidationError } from './errors.js'
+import { createPublisher } from './live/publisher.js'
+import { defaultLogger } from './logger.js'
+import type { FullSyncResult, PullResult, PushResult, Reply, ServiceRequest } from './protocol.js'
+import { tidesyncTables } from './schema/metadata.js'
+import { resolveModels } from './schema/resolve-models.js'
+import { createModelService, type ModelService } from './services/model-service.js'
+import { deltaPull } from './sync/delta-pull.js'
+import { fullReconcile } from './sync/full-reconcile.js'
+import { HybridClock } from './sync/hlc.js'
+import { push } from './sync/push.js'
+import type { AuthContext, TidesyncOptions } from './types.js'
+import { assertSafePayload, jsonByteLength } from './validation/forbidden-keys.js'
+import { expectObject, onlyKeys } from './validation/shapes.js'
+import { DirectWrites, type PendingWrites } from './write/pending-writes.js'
+import { WriteBufferWrites } from './write/write-buffer-writes.js'
+
+/** The request events a client sends (everything but the socket-only subscribe/unsubscribe). */
+export type RequestEvent = 'service' | 'sync:full' | 'sync:pull' | 'sync:push'
+
+const SERVICE_METHODS = new Set(['findUnique', 'findMany', 'create', 'update', 'delete'])
+
+/** The sync service without a transport: use it from an HTTP framework, or through `installTidesync`. */
+export interface Tidesync<TCtx = AuthContext> {
+  /** Per-model services, scoped to the `ctx` you pass. Throw `TidesyncError`. */
+  services: Record<string, ModelService<TCtx>>
+  /** `sync:full`. Throws `TidesyncError`. */
+  fullSync(request: unknown, ctx: TCtx): Promise<FullSyncResult>
+  /** `sync:pull`. Throws `TidesyncError`. */
+  pull(request: unknown, ctx: TCtx): Promise<PullResult>
+  /** `sync:push`. Throws `TidesyncError`. */
+  push(request: unknown, ctx: TCtx): Promise<PushResult>
+  /**
+   * One request as the socket receives it: size and key checks, routing, and any error as
+   * `{ error: { code, message } }`. Never throws. Good for an HTTP route:
+   * `app.post('/tidesync/:event', async (req, res) => res.json(await tidesync.handle(req.params.event, req.body, ctx)))`.
+   */
+  handle(event: string, payload: unknown, ctx: TCtx): Promise<Reply<unknown>>
+  /**
+   * Deletes change-log entries and remembered push ids older than `olderThanMs`. Pull
+   * checkpoints older than what was pruned then answer `CHECKPOINT_EXPIRED` (the client runs a
+   * full reconcile), and a push retried after that long may apply twice.
+   */
+  pruneChangeLog(options: { olderThanMs: number }): Promise<{ changes: number; appliedIds: number }>
+  /** @internal */
+  readonly core: Core<TCtx>
+}
+
+type LimitOptions = Pick<
+  TidesyncOptions,
+  | 'maxMetadataEntries'
+  | 'maxChangesPerPush'
+  | 'maxMessageBytes'
+  | 'pageSize'
+  | 'maxPageSize'
+  | 'maxFindManyRows'
+  | 'maxSubscriptionsPerSocket'
+  | 'syncLockTtlSeconds'
+  | 'syncLockWaitMs'
+>
+
+/** Every limit with its default applied. @internal */
+export function resolveLimits(options: LimitOptions, socketLimit?: number): Limits {
+  return {
+    maxMetadataEntries: options.maxMetadataEntries ?? 100_000,
+    maxChangesPerPush: options.maxChangesPerPush ?? 500,
+    maxMessageBytes: options.maxMessageBytes ?? Math.floor((socketLimit ?? 1e6) / 2),
+    pageSize: options.pageSize ?? 1000,
+    maxPageSize: options.maxPageSize ?? 5000,
+    maxFindManyRows: options.maxFindManyRows ?? 10_000,
+    maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? 100,
+    syncLockTtlSeconds: options.syncLockTtlSeconds ?? 30,
+    syncLockWaitMs: options.syncLockWaitMs ?? 15_000,
+  }
+}
+
+/**
+ * Creates the sync service on a drizzle database and an IPC instance.
+ *
+ * @example
+ * const tidesync = createTidesync({ db, ipc, models: { todos: { table: todos } } })
+ * const page = await tidesync.services.todos.findMany({ where: { done: false } }, ctx)
+ */
+export function createTidesync<TCtx = AuthContext>(
+  options: TidesyncOptions<TCtx>,
+  transport: { socketLimit?: number } = {},
+): Tidesync<TCtx> {
+  const logger = options.logger ?? defaultLogger
+  const now = options.now ?? Date.now
+  const keyPrefix = options.keyPrefix ?? 'tidesync:'
+  const models = resolveModels(options.models, options.writeBuffer !== undefined)
+  const pending: PendingWrites = options.writeBuffer
+    ? new WriteBufferWrites(options.writeBuffer, options.ipc, options.db, keyPrefix, logger, now)
+    : new DirectWrites()
+  const core: Core<TCtx> = {
+    db: options.db,
+    ipc: options.ipc,
+    tables: options.tables ?? tidesyncTables,
+    models,
+    hlc: new HybridClock(
+      options.nodeId ?? randomBytes(4).toString('hex'),
+      now,
+      options.maxClockSkewMs ?? 60_000,
+    ),
+    pending,
+    logger,
+    limits: resolveLimits(options, transport.socketLimit),
+    keyPrefix,
+    now,
+    publish: createPublisher(options.ipc, keyPrefix, logger),
+  }
+
+  const services: Record<string, ModelService<TCtx>> = Object.create(null)
+  for (const model of models.values()) services[model.name] = createModelService(core, model)
+
+  async function dispatch(event: string, payload: unknown, ctx: TCtx): Promise<unknown> {
+    switch (event) {
+      case 'sync:full':
+        return fullReconcile(core, payload, ctx)
+      case 'sync:pull':
+        return deltaPull(core, payload, ctx)
+      case 'sync:push':
+        return push(core, payload, ctx)
+      case 'service': {
+        const request = expectObject(payload, 'request')
+        onlyKeys(request, ['model', 'method', 'args'], '')
+        if (typeof request.model !== 'string' || !models.has(request.model)) {
+          throw new TidesyncValidationError(
+            'UNKNOWN_MODEL',
+            `unknown model ${JSON.stringify(String(request.model).slice(0, 64))}`,
+            'model',
+          )
+        }
+        const method = request.method
+        if (typeof method !== 'string' || !SERVICE_METHODS.has(method)) {
+          throw new TidesyncValidationError(
+            'UNKNOWN_METHOD',
+            `unknown method ${JSON.stringify(String(method).slice(0, 64))}`,
+            'method',
+          )
+        }
+        const service = services[request.model]!
+        return service[method as ServiceRequest['method']](request.args as never, ctx)
+      }
+      default:
+        throw new TidesyncValidationError(
+          'UNKNOWN_METHOD',
+          `unknown event ${JSON.stringify(event.slice(0, 64))}`,
+        )
+    }
+  }
+
+  return {
+    services,
+    core,
+    fullSync: (request, ctx) => fullReconcile(core, request, ctx),
+    pull: (request, ctx) => deltaPull(core, request, ctx),
+    push: (request, ctx) => push(core, request, ctx),
+
+    async handle(event, payload, ctx) {
+      try {
+        const size = jsonByteLength(payload)
+        if (size > core.limits.maxMessageBytes) {
+          throw new TidesyncValidationError(
+            'PAYLOAD_TOO_LARGE',
+            `${size} bytes, at most ${core.limits.maxMessageBytes}`,
+          )
+        }
+        assertSafePayload(payload)
+        return { result: await dispatch(event, payload, ctx) }
+      } catch (error) {
+        const mapped = toTidesyncError(error)
+        if (mapped.code === 'INTERNAL') logger.error(`${event} failed`, error)
+        else if (mapped.code === 'UNAVAILABLE') logger.warn(`${event}: ${mapped.message}`, mapped.cause)
+        return { error: mapped.toWire() }
+      }
+    },
+
+    async pruneChangeLog({ olderThanMs }) {
+      const { changes, applied, state } = core.tables
+      const cutoff = new Date(now() - olderThanMs)
+      return core.db.transaction(async (tx) => {
+        const pruned = rowsOf<{ model: string; rev: string | number; n: string | number }>(
+          await tx.execute(sql`
+            WITH deleted AS (DELETE FROM ${changes} WHERE ${lt(changes.committedAt, cutoff)} RETURNING model, rev)
+            SELECT model, max(rev) AS rev, count(*) AS n FROM deleted GROUP BY model`),
+        )
+        let total = 0
+        for (const row of pruned) {
+          total += Number(row.n)
+          await tx
+            .insert(state)
+            .values({ key: `pruned:${row.model}`, value: Number(row.rev) })
+            .onConflictDoUpdate({
+              target: state.key,
+              set: { value: sql`greatest(${state.value}, excluded.value)` },
+            })
+        }
+        const ids = await tx
+          .delete(applied)
+          .where(lt(applied.appliedAt, cutoff))
+          .returning({ id: applied.changeId })
+        return { changes: total, appliedIds: ids.length }
+      })
+    },
+  }
+}

@@ -1,0 +1,253 @@
+import { and, eq, type SQL, sql } from 'drizzle-orm'
+import type { Core } from '../core.js'
+import type { TidesyncTx } from '../db/types.js'
+import { TidesyncError, TidesyncForbiddenError } from '../errors.js'
+import type { WireRecord } from '../protocol.js'
+import type { ResolvedModel } from '../schema/resolve-models.js'
+import { hlcWallMs } from '../sync/hlc.js'
+import { toWireValue } from '../validation/values.js'
+import { type MetaRow, rowToWire, syntheticMeta } from '../wire/serialize.js'
+import { PendingChangedError, type PendingRow } from './pending-writes.js'
+import type { ChangeRequest, StagedChange } from './staged-change.js'
+
+/** Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`). */
+export const RECORD_LOCK_CLASS = 0x7473_0001
+export const REVISION_LOCK_CLASS = 0x7473_0002
+
+interface CurrentState {
+  row: Record<string, unknown> | null
+  beforeJson: unknown
+  inScope: boolean
+  meta: MetaRow | null
+}
+
+async function readCurrent(
+  tx: TidesyncTx,
+  core: Core,
+  req: ChangeRequest,
+  scopeSql: SQL | undefined,
+): Promise<CurrentState> {
+  const { model, uid } = req
+  const { meta } = core.tables
+  const [current] = await tx
+    .select({
+      row: model.table,
+      beforeJson: sql`to_jsonb(${sql.identifier(model.tableName)})`,
+      inScope: scopeSql ? sql<boolean>`coalesce((${scopeSql}), false)` : sql<boolean>`true`,
+    })
+    .from(model.table)
+    .where(eq(model.uid, uid))
+  const [metaRow] = await tx
+    .select()
+    .from(meta)
+    .where(and(eq(meta.model, model.name), eq(meta.uid, uid)))
+  return {
+    row: (current?.row as Record<string, unknown> | undefined) ?? null,
+    beforeJson: current?.beforeJson ?? null,
+    inScope: current ? current.inScope === true || (current.inScope as unknown) === 't' : false,
+    meta: metaRow ?? null,
+  }
+}
+
+/**
+ * The `updated_at` after a change: the change's wall time, but always past the previous one, so
+ * that every change (also one carrying an old clock, or a counter delta) makes the record newer
+ * for a full reconcile's timestamp comparison.
+ */
+function bump(previous: Date, wall: Date): Date {
+  return wall.getTime() > previous.getTime() ? wall : new Date(previous.getTime() + 1)
+}
+
+function unchanged(
+  req: ChangeRequest,
+  state: CurrentState,
+  before: WireRecord | null,
+  core: Core,
+): StagedChange {
+  const meta = state.meta ?? syntheticMeta(req.model as never, req.uid, new Date(core.now()))
+  return {
+    model: req.model,
+    uid: req.uid,
+    // A row without metadata (written outside tidesync) gets its metadata now: the repair.
+    status: state.row && !state.meta ? 'written' : 'unchanged',
+    op: state.row ? 'upsert' : 'delete',
+    beforeJson: state.beforeJson,
+    before,
+    after: before,
+    meta,
+  }
+}
+
+/** The caller's scope, and the record's pending write-buffer state read before the transaction. */
+export interface StageOptions {
+  scopeSql: SQL | undefined
+  matchesScope: (record: WireRecord) => boolean
+  /** From `core.pending.snapshot`, taken before the transaction (undefined: nothing pending). */
+  pending: PendingRow | undefined
+}
+
+/** Puts pending values on the row as read, and on its `to_jsonb` form kept in the change log. */
+function applyPending(model: ResolvedModel<unknown>, state: CurrentState, pending: PendingRow): void {
+  const json = { ...(state.beforeJson as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(pending.values)) {
+    state.row![key] = value
+    json[model.columns.get(key)!.name] = toWireValue(value)
+  }
+  state.beforeJson = json
+}
+
+/**
+ * Applies one change inside `tx`, holding the record's advisory lock until commit:
+ * per-field last-write-wins by HLC for create/update, delete always wins (a tombstone stays),
+ * counters add deltas. Checks scope (before and after) and `canWrite`; any refusal throws, which
+ * rolls the whole transaction back. The metadata and change log are written by
+ * `writeRevisions`, after every change of the transaction is staged.
+ *
+ * The record's pending write-buffer state was read before the transaction (reading it may read
+ * the database); under the lock it is confirmed unchanged, else `PendingChangedError` (retry).
+ */
+export async function stageChange<TCtx>(
+  core: Core<TCtx>,
+  tx: TidesyncTx,
+  req: ChangeRequest,
+  ctx: TCtx,
+  options: StageOptions,
+): Promise<StagedChange> {
+  const { model, uid, clock } = req
+  const { scopeSql, matchesScope, pending } = options
+  await tx.execute(
+    sql`SELECT pg_advisory_xact_lock(${RECORD_LOCK_CLASS}::int, hashtext(${`${model.name}:${uid}`}))`,
+  )
+  const state = await readCurrent(tx, core as Core, req, scopeSql)
+  if (!(await core.pending.stillCurrent(model, uid, pending))) throw new PendingChangedError()
+  const overlaid = state.row !== null && pending !== undefined && Object.keys(pending.values).length > 0
+  if (overlaid) applyPending(model, state, pending)
+  const before = state.row ? rowToWire(model, state.row) : null
+  if (before) {
+    // Pending values decide: a buffered change may have moved the record into or out of scope.
+    const inScope = overlaid ? matchesScope(before) : state.inScope
+    if (!inScope) throw new TidesyncForbiddenError(`record ${uid} is outside your scope`)
+  }
+  const wall = new Date(hlcWallMs(clock))
+  const now = new Date(core.now())
+  const baseMeta: MetaRow = state.meta ?? syntheticMeta(model, uid, now)
+  const isTombstone = !state.row && state.meta?.deletedAt != null
+
+  let after: Record<string, unknown> | null = null
+  let meta: MetaRow
+  let op: 'upsert' | 'delete' = 'upsert'
+  let deferredDeltas: Record<string, number> | undefined
+
+  switch (req.op) {
+    case 'create': {
+      const fields = req.fields ?? {}
+      if (!state.row) {
+        // A create older than the delete that made the tombstone does not resurrect the record.
+        if (isTombstone && state.meta!.deletedClock && state.meta!.deletedClock >= clock) {
+          return unchanged(req, state, before, core as Core)
+        }
+        const inserted = await tx
+          .insert(model.table)
+          .values({ ...fields, uid })
+          .returning()
+        after = inserted[0] as Record<string, unknown>
+        const clocks: Record<string, string> = {}
+        for (const key of Object.keys(fields))
+          if (key !== 'uid' && !model.counters.has(key)) clocks[key] = clock
+        const updatedAt = state.meta ? bump(state.meta.updatedAt, wall) : wall
+        meta = { ...baseMeta, createdAt: wall, updatedAt, deletedAt: null, deletedClock: null, clocks }
+        break
+      }
+      // Create of an existing uid is an upsert: merge like an update (counters keep their value).
+      const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall)
+      if (!merged) return unchanged(req, state, before, core as Core)
+      ;({ after, meta } = merged)
+      break
+    }
+    case 'update': {
+      if (!state.row) {
+        if (isTombstone) return unchanged(req, state, before, core as Core)
+        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
+      }
+      const merged = await mergeFields(core as Core, tx, req, state, req.fields ?? {}, baseMeta, wall)
+      if (!merged) return unchanged(req, state, before, core as Core)
+      ;({ after, meta } = merged)
+      break
+    }
+    case 'delete': {
+      if (!state.row) {
+        if (isTombstone) return unchanged(req, state, before, core as Core)
+        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
+      }
+      await tx.delete(model.table).where(eq(model.uid, uid))
+      op = 'delete'
+      meta = { ...baseMeta, deletedAt: wall, deletedClock: clock, updatedAt: bump(baseMeta.updatedAt, wall) }
+      break
+    }
+    case 'increment': {
+      if (!state.row) {
+        if (isTombstone) return unchanged(req, state, before, core as Core)
+        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
+      }
+      const deltas = req.deltas ?? {}
+      const row = await core.pending.increment(tx, model, uid, deltas)
+      if (row) {
+        after = row
+      } else {
+        // Deferred to the write buffer: show the record with the deltas added at once.
+        after = { ...state.row }
+        for (const [key, delta] of Object.entries(deltas)) after[key] = Number(after[key] ?? 0) + delta
+        deferredDeltas = deltas
+      }
+      meta = { ...baseMeta, updatedAt: bump(baseMeta.updatedAt, wall) }
+      break
+    }
+  }
+
+  const afterWire = after ? rowToWire(model, after) : null
+  if (afterWire && !matchesScope(afterWire)) {
+    throw new TidesyncForbiddenError(`the record would leave your scope`)
+  }
+  if (model.canWrite) {
+    const subject = afterWire ?? before!
+    const allowed = await model.canWrite(ctx, subject, { op: req.op, previous: before })
+    if (allowed !== true)
+      throw new TidesyncForbiddenError(`not allowed to ${req.op} record ${uid} of ${model.name}`)
+  }
+  return {
+    model,
+    uid,
+    status: 'written',
+    op,
+    beforeJson: state.beforeJson,
+    before,
+    after: afterWire,
+    meta: meta!,
+    deferredDeltas,
+  }
+}
+
+/** Per-field LWW: a field is taken when the change's clock is newer than the field's clock. */
+async function mergeFields(
+  core: Core,
+  tx: TidesyncTx,
+  req: ChangeRequest,
+  state: CurrentState,
+  fields: Record<string, unknown>,
+  baseMeta: MetaRow,
+  wall: Date,
+): Promise<{ after: Record<string, unknown>; meta: MetaRow } | null> {
+  const { model, uid, clock } = req
+  const accepted: Record<string, unknown> = {}
+  const clocks = { ...baseMeta.clocks }
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === 'uid' || model.counters.has(key)) continue
+    const current = clocks[key]
+    if (current !== undefined && current >= clock) continue
+    accepted[key] = value
+    clocks[key] = clock
+  }
+  if (Object.keys(accepted).length === 0) return null
+  const after = await core.pending.update(tx, model, uid, accepted, state.row!)
+  return { after, meta: { ...baseMeta, clocks, updatedAt: bump(baseMeta.updatedAt, wall) } }
+}

@@ -1,0 +1,156 @@
+import type { Json } from '@tidesync/ipc'
+import { eq, sql } from 'drizzle-orm'
+import type { TidesyncTx } from '../db/types.js'
+import { TidesyncError } from '../errors.js'
+import type { ResolvedModel } from '../schema/resolve-models.js'
+
+/**
+ * What is pending (written to the write buffer, not yet flushed) for one row: the columns whose
+ * current value differs from the table, and the row's mark token (a new token with every
+ * buffered write, so a change between reading it and taking the record's lock is seen).
+ * @internal
+ */
+export interface PendingRow {
+  token: Json
+  values: Record<string, unknown>
+}
+
+/** The pending state of a row changed between reading it and taking the record's lock. */
+export class PendingChangedError extends TidesyncError {
+  override readonly name = 'PendingChangedError'
+  constructor() {
+    super('UNAVAILABLE', 'the record changed meanwhile, retry', { retryable: true })
+  }
+}
+
+/**
+ * Where counter increments (and rows of `buffered` models) go. This is the seam between the
+ * sync server and the write buffer:
+ *
+ * - `DirectWrites` (no write buffer): `col = col + delta` in the change's own transaction, so an
+ *   increment commits together with its change id (exactly once).
+ * - `WriteBufferWrites`: deltas go to `@tidesync/write-buffer` after the change's transaction
+ *   commits (see write-buffer-writes.ts), and reads overlay the pending state.
+ *
+ * Reading pending state may read the database (the buffer's `get()` does), so it is never done
+ * inside a write transaction: with PGlite (one session) that would wait on itself forever.
+ * Writers read it first (`snapshot`), then confirm under the record's lock that it did not
+ * change (`stillCurrent`); readers overlay it after their query (`overlay`).
+ */
+export interface PendingWrites {
+  readonly kind: 'direct' | 'write-buffer'
+  /**
+   * Applies counter deltas inside the change's transaction. Returns the row after the write, or
+   * null when the deltas are applied after commit (`afterCommitIncrement`).
+   */
+  increment(
+    tx: TidesyncTx,
+    model: ResolvedModel<unknown>,
+    uid: string,
+    deltas: Record<string, number>,
+  ): Promise<Record<string, unknown> | null>
+  /**
+   * Writes last-write-wins fields (already merged) inside the change's transaction, holding the
+   * record's lock, and returns the row after the write. `current` is the row as read (overlaid).
+   */
+  update(
+    tx: TidesyncTx,
+    model: ResolvedModel<unknown>,
+    uid: string,
+    fields: Record<string, unknown>,
+    current: Record<string, unknown>,
+  ): Promise<Record<string, unknown>>
+  /** Applies deferred deltas once the transaction that recorded the change committed. */
+  afterCommitIncrement?(
+    model: ResolvedModel<unknown>,
+    uid: string,
+    deltas: Record<string, number>,
+  ): Promise<void>
+  /** Called once a delete of the row committed. */
+  afterCommitDelete?(model: ResolvedModel<unknown>, uid: string): Promise<void>
+  /** Uids of the model that may have pending state (reads must look at them whatever the filter). */
+  pendingUids(model: ResolvedModel<unknown>): Promise<string[]>
+  /** The pending state of rows, by uid (rows without any have no entry). Outside transactions only. */
+  snapshot(model: ResolvedModel<unknown>, uids: string[]): Promise<Map<string, PendingRow>>
+  /** True when nothing was written to the row since `seen` was read (`undefined`: nothing was pending). */
+  stillCurrent(model: ResolvedModel<unknown>, uid: string, seen: PendingRow | undefined): Promise<boolean>
+  /**
+   * Puts pending values onto rows read from the database, in place, and returns the rows it
+   * changed (their filters must be judged again). Outside transactions only.
+   */
+  overlay(
+    model: ResolvedModel<unknown>,
+    rows: Array<Record<string, unknown>>,
+  ): Promise<Set<Record<string, unknown>>>
+}
+
+const NOTHING = new Set<Record<string, unknown>>()
+
+/** Counters as one atomic `UPDATE ... SET col = col + delta` in the change's transaction. */
+export class DirectWrites implements PendingWrites {
+  readonly kind = 'direct' as const
+
+  async increment(
+    tx: TidesyncTx,
+    model: ResolvedModel<unknown>,
+    uid: string,
+    deltas: Record<string, number>,
+  ): Promise<Record<string, unknown> | null> {
+    const set: Record<string, unknown> = {}
+    for (const [key, delta] of Object.entries(deltas)) {
+      set[key] = sql`${model.columns.get(key)!} + ${delta}`
+    }
+    const rows = await tx.update(model.table).set(set).where(eq(model.uid, uid)).returning()
+    return (rows[0] as Record<string, unknown> | undefined) ?? null
+  }
+
+  async update(
+    tx: TidesyncTx,
+    model: ResolvedModel<unknown>,
+    uid: string,
+    fields: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    return updateRow(tx, model, uid, fields)
+  }
+
+  async pendingUids(): Promise<string[]> {
+    return []
+  }
+
+  async snapshot(): Promise<Map<string, PendingRow>> {
+    return new Map()
+  }
+
+  async stillCurrent(): Promise<boolean> {
+    return true
+  }
+
+  async overlay(): Promise<Set<Record<string, unknown>>> {
+    return NOTHING
+  }
+}
+
+/** One `UPDATE ... RETURNING *` of a model row. */
+export async function updateRow(
+  tx: TidesyncTx,
+  model: ResolvedModel<unknown>,
+  uid: string,
+  fields: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const rows = await tx.update(model.table).set(fields).where(eq(model.uid, uid)).returning()
+  return rows[0] as Record<string, unknown>
+}
+
+/**
+ * Runs a write, again (up to `attempts` times) when the pending state of its record changed
+ * between the snapshot and the lock.
+ */
+export async function retryOnPendingChange<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn()
+    } catch (error) {
+      if (!(error instanceof PendingChangedError) || attempt >= attempts) throw error
+    }
+  }
+}

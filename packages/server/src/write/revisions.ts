@@ -1,0 +1,70 @@
+import { sql } from 'drizzle-orm'
+import type { Core } from '../core.js'
+import { rowsOf, type TidesyncTx } from '../db/types.js'
+import { REVISION_LOCK_CLASS } from './apply-change.js'
+import type { StagedChange } from './staged-change.js'
+
+/**
+ * Gives each written change a revision and stores its metadata and change-log entry.
+ *
+ * Why a lock: sequence numbers are handed out when asked, not when transactions commit, so
+ * revision 11 could commit before 10 and a client that pulled up to 11 would never see 10. The
+ * per-model advisory lock taken here is held until commit, so revisions of one model commit in
+ * order: whatever a reader sees up to revision N is complete. It is taken last, after all the
+ * transaction's work, so it is held only for these few statements.
+ */
+export async function writeRevisions(core: Core, tx: TidesyncTx, staged: StagedChange[]): Promise<void> {
+  const written = staged.filter((change) => change.status === 'written')
+  if (written.length === 0) return
+  if (new Set(written.map((c) => `${c.model.name}:${c.uid}`)).size !== written.length) {
+    throw new Error('writeRevisions: a record was staged twice in one transaction')
+  }
+  const { revSeq } = core.tables
+  const models = [...new Set(written.map((c) => c.model.name))].sort()
+  for (const model of models) {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(${REVISION_LOCK_CLASS}::int, hashtext(${model}))`)
+  }
+  const seqName = revSeq.seqName ?? `${core.tables.prefix}rev_seq`
+  const result = await tx.execute(
+    sql`SELECT nextval(${seqName}::regclass)::bigint AS rev FROM generate_series(1, ${written.length}::int)`,
+  )
+  const revs = rowsOf<{ rev: string | number }>(result)
+    .map((r) => Number(r.rev))
+    .sort((a, b) => a - b)
+  written.forEach((change, i) => {
+    change.meta = { ...change.meta, rev: revs[i]! }
+  })
+  for (let start = 0; start < written.length; start += CHUNK) {
+    await writeChunk(core, tx, written.slice(start, start + CHUNK))
+  }
+}
+
+/** Rows per statement (PostgreSQL takes at most 65535 parameters). */
+const CHUNK = 1000
+
+async function writeChunk(core: Core, tx: TidesyncTx, written: StagedChange[]): Promise<void> {
+  const { meta, changes } = core.tables
+  await tx
+    .insert(meta)
+    .values(written.map((c) => ({ ...c.meta, model: c.model.name, uid: c.uid })))
+    .onConflictDoUpdate({
+      target: [meta.model, meta.uid],
+      set: {
+        createdAt: sql`excluded.created_at`,
+        updatedAt: sql`excluded.updated_at`,
+        deletedAt: sql`excluded.deleted_at`,
+        deletedClock: sql`excluded.deleted_clock`,
+        rev: sql`excluded.rev`,
+        clocks: sql`excluded.clocks`,
+      },
+    })
+  await tx.insert(changes).values(
+    written.map((c) => ({
+      rev: c.meta.rev,
+      model: c.model.name,
+      uid: c.uid,
+      op: c.op,
+      before: c.beforeJson ?? null,
+    })),
+  )
+}
