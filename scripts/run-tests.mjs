@@ -2,7 +2,7 @@
 // Runs every workspace's tests through turbo, then prints the workspace totals from vitest's
 // JSON reports as the last line: "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
