@@ -1,0 +1,117 @@
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { PGlite } from '@electric-sql/pglite'
+import { createIpc, type Ipc } from '@tidesync/ipc'
+import { ensureSchema, installTidesync, type TidesyncServer } from '@tidesync/server'
+import { drizzle } from 'drizzle-orm/pglite'
+import { Server } from 'socket.io'
+import { notes, todos } from './schema.js'
+
+const DDL = [
+  `CREATE TABLE IF NOT EXISTS todos (
+    uid uuid PRIMARY KEY,
+    title text NOT NULL,
+    done boolean NOT NULL DEFAULT false,
+    project_id text NOT NULL DEFAULT 'inbox',
+    likes integer NOT NULL DEFAULT 0,
+    due_at timestamp(3) with time zone,
+    tags jsonb)`,
+  `CREATE TABLE IF NOT EXISTS notes (uid uuid PRIMARY KEY, body text NOT NULL DEFAULT '')`,
+]
+
+export interface TestServer {
+  url: string
+  db: ReturnType<typeof drizzle>
+  tidesync: TidesyncServer
+  io: Server
+  /** Every change id each client pushed, in the order the server received them. */
+  pushedChangeIds: Map<string, string[]>
+  /** Every request the server received (event and payload), oldest first. */
+  requests: Array<{ event: string; payload: Record<string, unknown> }>
+  /**
+   * Fault injection in front of the real handlers: the next `count` requests of `event` get
+   * this error answer (as a server under trouble would send) and never reach tidesync.
+   */
+  failNext(event: string, count: number, error: { code: string; message: string; retryable?: boolean }): void
+  close(): Promise<void>
+}
+
+/**
+ * A real tidesync server on PGlite and the memory IPC driver, on a socket.io server on a random
+ * port. `authenticate` accepts every socket but one with `auth: { token: 'bad' }`; the `todos` model has the `likes` counter; `notes`
+ * refuses (FORBIDDEN) any write that leaves a note's body 'forbidden'.
+ */
+export async function startServer(options: { maxClockSkewMs?: number } = {}): Promise<TestServer> {
+  const pglite = new PGlite()
+  const db = drizzle(pglite)
+  for (const statement of DDL) await pglite.exec(statement)
+  await ensureSchema(db)
+  const ipc: Ipc = await createIpc({ driver: 'memory' })
+  const http = createServer()
+  const io = new Server(http, { maxHttpBufferSize: 32e6 })
+  const pushedChangeIds = new Map<string, string[]>()
+  const requests: TestServer['requests'] = []
+  const faults = new Map<
+    string,
+    { count: number; error: { code: string; message: string; retryable?: boolean } }
+  >()
+  // Observes what reaches the server (not a mock: the real handlers run as well).
+  io.on('connection', (socket) => {
+    socket.use(([event, ...args], next) => {
+      const fault = faults.get(event)
+      if (!fault || fault.count <= 0) return next()
+      fault.count -= 1
+      const ack = args.at(-1)
+      if (typeof ack === 'function') ack({ error: fault.error })
+    })
+    socket.onAny((event: string, payload: { clientId?: string; changes?: Array<{ id: string }> }) => {
+      requests.push({ event, payload: payload as Record<string, unknown> })
+      if (event !== 'sync:push' || !payload?.clientId || !Array.isArray(payload.changes)) return
+      const ids = pushedChangeIds.get(payload.clientId) ?? []
+      ids.push(...payload.changes.map((change) => change.id))
+      pushedChangeIds.set(payload.clientId, ids)
+    })
+  })
+  const tidesync = await installTidesync(io, {
+    db,
+    ipc,
+    models: {
+      todos: { table: todos, counters: ['likes'] },
+      // A write check to test rejections with: a note may never read 'forbidden'.
+      notes: { table: notes, canWrite: (_ctx, record) => record.body !== 'forbidden' },
+    },
+    // Every socket is welcome except one that presents the token 'bad' (to test refusals).
+    authenticate: (handshake) =>
+      handshake.auth?.token === 'bad' ? null : { token: handshake.auth?.token ?? null },
+    maxMessageBytes: 16e6,
+    maxClockSkewMs: options.maxClockSkewMs ?? 60_000,
+    logger: {
+      debug() {},
+      info() {},
+      warn() {},
+      error: (message, ...meta) => console.error(message, ...meta),
+    },
+  })
+  http.listen(0, '127.0.0.1')
+  await once(http, 'listening')
+  const { port } = http.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    db,
+    tidesync,
+    io,
+    pushedChangeIds,
+    requests,
+    failNext(event, count, error) {
+      faults.set(event, { count, error })
+    },
+    async close() {
+      await tidesync.close()
+      io.disconnectSockets(true)
+      await new Promise<void>((resolve) => io.close(() => resolve()))
+      await ipc.close()
+      await pglite.close()
+    },
+  }
+}

@@ -1,0 +1,182 @@
+import type { ChangeOutcome, RecordWithMeta, Tombstone } from '@tidesync/server/protocol'
+import { type ClientContext, findModel } from './context.js'
+import type { CheckpointRow, MetaRow, OutboxRow } from './db/rows.js'
+import { TidesyncServerError } from './errors.js'
+import { mergeServerState, tombstone, withCounters } from './merge.js'
+import { entriesFor, pendingFrom } from './outbox.js'
+import type { ModelInfo } from './schema/model.js'
+
+/**
+ * Writes what the server sent into the local database, in transactions of at most
+ * `chunkSize` records (fake-indexeddb slows down quadratically in long transactions, and a
+ * browser stays responsive). Every function is idempotent: applying the same data twice is
+ * harmless, which is what makes retries and two tabs safe.
+ */
+
+type Row = Record<string, unknown>
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** Applies server states of records. Returns how many were processed. */
+export async function applyUpserts(
+  ctx: ClientContext,
+  model: ModelInfo,
+  items: readonly RecordWithMeta[],
+  options: { onlyKnown?: boolean; onChunk?: (applied: number) => void } = {},
+): Promise<number> {
+  const { db } = ctx
+  for (const chunk of chunks(items, ctx.chunkSize)) {
+    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
+      const uids = chunk.map((item) => item.record.uid)
+      const [rows, metas] = await Promise.all([db.records(model).bulkGet(uids), db.meta(model).bulkGet(uids)])
+      const putRows: Row[] = []
+      const deleteRows: string[] = []
+      const putMetas: MetaRow[] = []
+      chunk.forEach((item, i) => {
+        const result = mergeServerState(model, item, rows[i], metas[i], options.onlyKnown ?? false)
+        if (result.row === null) deleteRows.push(item.record.uid)
+        else if (result.row) putRows.push(result.row)
+        if (result.meta) putMetas.push(result.meta)
+      })
+      if (putRows.length) await db.records(model).bulkPut(putRows)
+      if (deleteRows.length) await db.records(model).bulkDelete(deleteRows)
+      if (putMetas.length) await db.meta(model).bulkPut(putMetas)
+    })
+    options.onChunk?.(chunk.length)
+  }
+  return items.length
+}
+
+/**
+ * Applies server deletions: the record row goes, a tombstone stays in meta for records the client
+ * knew (so a late or replayed state can never bring them back).
+ */
+export async function applyTombstones(
+  ctx: ClientContext,
+  model: ModelInfo,
+  items: readonly Tombstone[],
+): Promise<void> {
+  const { db } = ctx
+  for (const chunk of chunks(items, ctx.chunkSize)) {
+    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
+      const uids = chunk.map((item) => item.uid)
+      const metas = await db.meta(model).bulkGet(uids)
+      const putMetas: MetaRow[] = []
+      chunk.forEach((item, i) => {
+        const meta = metas[i]
+        if (meta) putMetas.push(tombstone(meta, item.deleted_at, item.rev))
+      })
+      await db.records(model).bulkDelete(uids)
+      if (putMetas.length) await db.meta(model).bulkPut(putMetas)
+    })
+  }
+}
+
+/** Drops records that left the client's subset: no tombstone, they still exist on the server. */
+export async function evictRecords(
+  ctx: ClientContext,
+  model: ModelInfo,
+  uids: readonly string[],
+): Promise<void> {
+  const { db } = ctx
+  for (const chunk of chunks(uids, ctx.chunkSize)) {
+    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
+      await db.records(model).bulkDelete(chunk)
+      await db.meta(model).bulkDelete(chunk)
+    })
+  }
+}
+
+/** Stores a subset's checkpoint. */
+export async function saveCheckpoint(ctx: ClientContext, row: CheckpointRow): Promise<void> {
+  await ctx.db.checkpoints.put(row)
+}
+
+/** What the answers to a push leave for the sync engine to do. */
+export interface OutcomeFollowUp {
+  /** Records whose state must be fetched again (rejected or duplicate changes). */
+  refresh: Array<{ model: ModelInfo; uid: string }>
+  /** One error per rejected change. */
+  errors: TidesyncServerError[]
+}
+
+/**
+ * Applies the server's answers to a push in one transaction: removes the answered entries from
+ * the outbox, recomputes what is still pending for each record, and merges the server state the
+ * answer carries.
+ */
+export async function applyOutcomes(
+  ctx: ClientContext,
+  entries: readonly OutboxRow[],
+  outcomes: readonly ChangeOutcome[],
+): Promise<OutcomeFollowUp> {
+  const { db } = ctx
+  const byId = new Map(entries.map((entry) => [entry.id, entry]))
+  const followUp: OutcomeFollowUp = { refresh: [], errors: [] }
+  const touched = new Map<
+    string,
+    { model: ModelInfo; uid: string; states: RecordWithMeta[]; deleted?: Tombstone }
+  >()
+  const answered: number[] = []
+  for (const outcome of outcomes) {
+    const entry = byId.get(outcome.id)
+    if (!entry) continue
+    const model = findModel(ctx.models, entry.model)
+    if (entry.seq !== undefined) answered.push(entry.seq)
+    if (!model) continue
+    const key = `${model.key}|${entry.uid}`
+    const target = touched.get(key) ?? { model, uid: entry.uid, states: [] }
+    touched.set(key, target)
+    if (outcome.status === 'applied') {
+      if (outcome.record) target.states.push({ record: outcome.record, meta: outcome.meta })
+      else if (outcome.meta.deleted_at) {
+        target.deleted = { uid: entry.uid, deleted_at: outcome.meta.deleted_at, rev: outcome.meta.rev }
+      }
+    } else {
+      followUp.refresh.push({ model, uid: entry.uid })
+      if (outcome.status === 'rejected') {
+        followUp.errors.push(
+          new TidesyncServerError(
+            outcome.error.code,
+            `The server rejected ${entry.change.op} of ${model.key} '${entry.uid}': ${outcome.error.message}`,
+            false,
+            'sync:push',
+            { id: entry.id, model: model.key, uid: entry.uid, op: entry.change.op },
+          ),
+        )
+      }
+    }
+  }
+  const models = [...new Set([...touched.values()].map((t) => t.model))]
+  const scope = [db.outbox, ...models.flatMap((model) => [db.records(model), db.meta(model)])]
+  await db.dexie.transaction('rw', scope, async () => {
+    await db.outbox.bulkDelete(answered)
+    for (const { model, uid, states, deleted } of touched.values()) {
+      const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+      if (!row && !stored) continue
+      const remaining = await entriesFor(db, model, uid)
+      let meta: MetaRow | undefined = stored ? { ...stored, ...pendingFrom(model, remaining) } : undefined
+      let nextRow: Row | null | undefined = row
+      if (deleted && meta) {
+        meta = tombstone(meta, deleted.deleted_at, deleted.rev)
+        meta.pendingDelete = pendingFrom(model, remaining).pendingDelete
+        nextRow = null
+      }
+      const latest = states.sort((a, b) => b.meta.rev - a.meta.rev)[0]
+      if (latest && nextRow !== null) {
+        const result = mergeServerState(model, latest, row, meta, true)
+        if (result.meta !== undefined) meta = result.meta ?? undefined
+        if (result.row !== undefined) nextRow = result.row
+      }
+      if (nextRow && meta) nextRow = withCounters(model, nextRow, meta)
+      if (nextRow === null) await db.records(model).delete(uid)
+      else if (nextRow) await db.records(model).put(nextRow)
+      if (meta) await db.meta(model).put(meta)
+    }
+  })
+  return followUp
+}

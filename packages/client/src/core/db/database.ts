@@ -1,0 +1,101 @@
+import { Dexie, type Table } from 'dexie'
+import { TidesyncClientError } from '../errors.js'
+import type { ModelInfo } from '../schema/model.js'
+import type { CheckpointRow, LockRow, MetaRow, OutboxRow, StateRow } from './rows.js'
+
+/** IndexedDB implementation to use (a browser's, or fake-indexeddb in Node). */
+export interface IndexedDbDeps {
+  indexedDB?: unknown
+  IDBKeyRange?: unknown
+}
+
+/** The client's Dexie database: per model a records and a meta table, plus the internal tables. */
+export interface LocalDb {
+  readonly dexie: Dexie
+  readonly outbox: Table<OutboxRow, number>
+  readonly checkpoints: Table<CheckpointRow, string>
+  readonly state: Table<StateRow, string>
+  readonly locks: Table<LockRow, string>
+  records(model: ModelInfo): Table<Record<string, unknown>, string>
+  meta(model: ModelInfo): Table<MetaRow, string>
+}
+
+/** The Dexie store definitions for a set of models. */
+export function storeSpec(models: readonly ModelInfo[]): Record<string, string> {
+  const spec: Record<string, string> = {
+    _outbox: '++seq, &id, [model+uid]',
+    _checkpoints: 'key, model',
+    _state: 'key',
+    _locks: 'name',
+  }
+  for (const model of models) {
+    spec[model.recordsTable] = ['uid', ...model.indexes].join(', ')
+    spec[model.metaTable] = 'uid'
+  }
+  return spec
+}
+
+function parseSpec(spec: string): { primKey: string; indexes: string[] } {
+  const [primKey = '', ...indexes] = spec.split(',').map((part) => part.trim())
+  return { primKey, indexes: indexes.filter(Boolean).sort() }
+}
+
+/**
+ * The version to declare: the installed one when its stores already match, one more when the
+ * models or their indexes changed. Why not a fixed number: Dexie would then upgrade by itself
+ * and warn on the console; an app adding a model should not have to count versions.
+ */
+async function resolveVersion(
+  name: string,
+  spec: Record<string, string>,
+  deps: IndexedDbDeps,
+): Promise<number> {
+  if (!(await Dexie.exists(name))) return 1
+  const probe = new Dexie(name, deps as never)
+  try {
+    await probe.open()
+    const installed = new Map(probe.tables.map((table) => [table.name, table.schema]))
+    const matches = Object.entries(spec).every(([tableName, tableSpec]) => {
+      const schema = installed.get(tableName)
+      if (!schema) return false
+      const wanted = parseSpec(tableSpec)
+      const have = schema.indexes.map((index) => index.src).sort()
+      return schema.primKey.src === wanted.primKey && JSON.stringify(have) === JSON.stringify(wanted.indexes)
+    })
+    return matches ? probe.verno : Math.floor(probe.verno) + 1
+  } finally {
+    probe.close()
+  }
+}
+
+/** Opens (creating or upgrading) the client's database. */
+export async function openLocalDb(
+  name: string,
+  models: readonly ModelInfo[],
+  deps: IndexedDbDeps,
+): Promise<LocalDb> {
+  const spec = storeSpec(models)
+  try {
+    const version = await resolveVersion(name, spec, deps)
+    const dexie = new Dexie(name, deps as never)
+    dexie.version(version).stores(spec)
+    await dexie.open()
+    return {
+      dexie,
+      outbox: dexie.table('_outbox'),
+      checkpoints: dexie.table('_checkpoints'),
+      state: dexie.table('_state'),
+      locks: dexie.table('_locks'),
+      records: (model) => dexie.table(model.recordsTable),
+      meta: (model) => dexie.table(model.metaTable),
+    }
+  } catch (error) {
+    throw new TidesyncClientError(
+      'CLIENT_STORAGE',
+      `Cannot open the local database '${name}': ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    )
+  }
+}

@@ -1,0 +1,82 @@
+import type { Change, Hlc, JsonValue, Where } from '@tidesync/server/protocol'
+
+/**
+ * What the client keeps per record besides the record itself. Lives in `m_<model>`, keyed by uid.
+ * A record deleted locally keeps its meta row (a tombstone) and loses its record row.
+ */
+export interface MetaRow {
+  uid: string
+  /** From the server (ISO), or the local write time for a record the server has not seen. */
+  created_at: string | null
+  updated_at: string | null
+  /** Set when the record is deleted (locally or on the server): a tombstone. */
+  deleted_at: string | null
+  /** The server revision of the state last applied; -1 before the server confirmed anything. */
+  rev: number
+  /** The clock of the value held locally, per field. */
+  clocks: Record<string, Hlc>
+  /** Fields with unconfirmed local writes and the newest such write's clock. */
+  pending: Record<string, Hlc>
+  /** The server's value of each counter column (the local value adds `deltas`). */
+  base: Record<string, number>
+  /** Increments not yet confirmed by the server, per counter column. */
+  deltas: Record<string, number>
+  /** A local delete the server has not confirmed yet. */
+  pendingDelete: boolean
+}
+
+/** One local change waiting for the server, in `_outbox` (auto-increment `seq` keeps the order). */
+export interface OutboxRow {
+  seq?: number
+  /** The change id (UUIDv7), unique per client: the server dedupes retried pushes by it. */
+  id: string
+  /** The model's schema key. */
+  model: string
+  uid: string
+  change: Change
+  /** Local time it was queued (ms). */
+  queuedAt: number
+}
+
+/** The checkpoint of one synced subset, in `_checkpoints`. */
+export interface CheckpointRow {
+  /** `<model key>|<canonical where>` */
+  key: string
+  model: string
+  where: Where
+  checkpoint: string
+  updatedAt: number
+}
+
+/** Small client-wide values (client id, last HLC), in `_state`. */
+export interface StateRow {
+  key: string
+  value: JsonValue
+}
+
+/** A cross-tab lease, in `_locks` (used when the Web Locks API is missing). */
+export interface LockRow {
+  name: string
+  holder: string
+  expiresAt: number
+}
+
+export function emptyMeta(uid: string): MetaRow {
+  return {
+    uid,
+    created_at: null,
+    updated_at: null,
+    deleted_at: null,
+    rev: -1,
+    clocks: {},
+    pending: {},
+    base: {},
+    deltas: {},
+    pendingDelete: false,
+  }
+}
+
+/** Whether the record has local writes the server has not confirmed. */
+export function hasPending(meta: MetaRow): boolean {
+  return meta.pendingDelete || Object.keys(meta.pending).length > 0 || Object.keys(meta.deltas).length > 0
+}

@@ -1,0 +1,175 @@
+import type { ClientMeta, Hlc, JsonValue } from '@tidesync/server/protocol'
+import { v7 as uuidv7 } from 'uuid'
+import { applyTombstones, applyUpserts, evictRecords, saveCheckpoint } from '../apply-remote.js'
+import { type ClientContext, nextClock } from '../context.js'
+import { hasPending, type MetaRow } from '../db/rows.js'
+import { enqueue, entriesFor } from '../outbox.js'
+import { toWire } from '../schema/codec.js'
+import type { ModelInfo } from '../schema/model.js'
+import { matchesWhere } from '../where.js'
+import type { SyncDeps } from './deps.js'
+import { resolveEvictions } from './evictions.js'
+import { pushOutbox } from './push.js'
+import type { Subset } from './subsets.js'
+
+const EPOCH = '1970-01-01T00:00:00.000Z'
+
+function validIso(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value))
+}
+
+/**
+ * The dictionary a full reconcile sends: every local record that matches the subset (damaged or
+ * missing meta claims the epoch, so the server's state wins) and the model's unconfirmed local
+ * deletes.
+ */
+export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise<Record<string, ClientMeta>> {
+  const { db } = ctx
+  const { model, where } = subset
+  const [rows, metas] = await db.dexie.transaction('r', [db.records(model), db.meta(model)], () =>
+    Promise.all([db.records(model).toArray(), db.meta(model).toArray()]),
+  )
+  const metaByUid = new Map(metas.map((meta) => [meta.uid, meta]))
+  const metadata: Record<string, ClientMeta> = Object.create(null)
+  for (const row of rows) {
+    if (!matchesWhere(model, where.wire, row)) continue
+    const meta = metaByUid.get(row.uid as string)
+    const created = validIso(meta?.created_at) ? meta.created_at : EPOCH
+    const updated = validIso(meta?.updated_at) ? meta.updated_at : EPOCH
+    metadata[row.uid as string] = { created_at: created, updated_at: updated, deleted_at: null }
+  }
+  for (const meta of metas) {
+    if (!meta.pendingDelete || !validIso(meta.deleted_at)) continue
+    metadata[meta.uid] = {
+      created_at: validIso(meta.created_at) ? meta.created_at : EPOCH,
+      updated_at: validIso(meta.updated_at) ? meta.updated_at : meta.deleted_at,
+      deleted_at: meta.deleted_at,
+    }
+  }
+  return { ...metadata }
+}
+
+/**
+ * A record without the nulls of nullable columns that have no default: the database makes them
+ * null anyway, and a server that does not know such a column yet still accepts the create (the
+ * same rule as a local create).
+ */
+function withoutNulls(model: ModelInfo, row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(row)) {
+    const column = model.columns.get(key)
+    if (value === null && column?.nullable && !column.hasDefault) continue
+    out[key] = value
+  }
+  return out
+}
+
+function clockFromIso(iso: string | null, node: string): Hlc | null {
+  return validIso(iso) ? `${new Date(iso).toISOString()}-0000-${node}` : null
+}
+
+/**
+ * Queues what the server asked for: creates for records only the client has, updates for
+ * records the client has newer. Records with changes still in the outbox are skipped (those
+ * changes are pushed anyway). Updates keep each field's own clock, so a field the server has
+ * newer is not overwritten.
+ */
+export async function queueRepairs(
+  ctx: ClientContext,
+  model: ModelInfo,
+  addDatabase: readonly string[],
+  updateDatabase: readonly string[],
+): Promise<number> {
+  const { db } = ctx
+  let queued = 0
+  await db.dexie.transaction('rw', [db.records(model), db.meta(model), db.outbox, db.state], async () => {
+    const work = [
+      ...addDatabase.map((uid) => ({ uid, create: true })),
+      ...updateDatabase.map((uid) => ({ uid, create: false })),
+    ]
+    for (const { uid, create } of work) {
+      const [row, meta] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+      if (!row || meta?.deleted_at || (meta && hasPending(meta))) continue
+      if ((await entriesFor(db, model, uid)).length > 0) continue
+      const now = ctx.clock.now()
+      if (create) {
+        const clock = await nextClock(ctx)
+        await enqueue(
+          db,
+          model,
+          {
+            id: uuidv7(),
+            model: model.name,
+            uid,
+            op: 'create',
+            data: toWire(model, withoutNulls(model, row)),
+            clock,
+          },
+          now,
+        )
+        queued += 1
+        continue
+      }
+      const byClock = new Map<Hlc, Record<string, unknown>>()
+      const fallback = clockFromIso(meta?.updated_at ?? null, ctx.hlc.node)
+      for (const column of model.columns.values()) {
+        if (column.key === 'uid' || column.counter || row[column.key] === undefined) continue
+        const clock = meta?.clocks[column.key] ?? fallback
+        if (!clock) continue
+        const fields = byClock.get(clock) ?? {}
+        fields[column.key] = row[column.key]
+        byClock.set(clock, fields)
+      }
+      for (const [clock, fields] of byClock) {
+        const patch: Record<string, JsonValue> = toWire(model, fields)
+        await enqueue(db, model, { id: uuidv7(), model: model.name, uid, op: 'update', patch, clock }, now)
+        queued += 1
+      }
+      if (meta && byClock.size) {
+        const pending: MetaRow['pending'] = {}
+        for (const [clock, fields] of byClock) for (const key of Object.keys(fields)) pending[key] = clock
+        await db.meta(model).put({ ...meta, pending })
+      }
+    }
+  })
+  return queued
+}
+
+/**
+ * Full reconcile of one subset (the seed's algorithm): send the local dictionary, apply what the
+ * server says (add, update, delete, evict), push what it asks for, store the new checkpoint.
+ */
+export async function fullSync(deps: SyncDeps, subset: Subset): Promise<void> {
+  const { ctx, transport, queue, status } = deps
+  const { model, where } = subset
+  const metadata = await buildMetadata(ctx, subset)
+  const result = await transport.request('sync:full', { model: model.name, where: where.wire, metadata })
+  ctx.hlc.observe(result.serverClock)
+  const incoming = [...result.addClient, ...result.updateClient]
+  const { evict, keep } = await resolveEvictions(deps, model, subset, result.evictClient)
+  const total = incoming.length + keep.length
+  let loaded = 0
+  await queue.run(async () => {
+    await applyTombstones(ctx, model, result.deleteClient)
+    await evictRecords(ctx, model, evict)
+    await applyUpserts(ctx, model, [...incoming, ...keep], {
+      onChunk: (n) => {
+        loaded += n
+        if (total > ctx.chunkSize) {
+          status.patch({ progress: { model: model.key, loaded, total, ratio: Math.min(1, loaded / total) } })
+        }
+      },
+    })
+    await saveCheckpoint(ctx, {
+      key: subset.key,
+      model: model.key,
+      where: where.wire,
+      checkpoint: result.checkpoint,
+      updatedAt: ctx.clock.now(),
+    })
+  })
+  if (result.addDatabase.length || result.updateDatabase.length) {
+    const queued = await queueRepairs(ctx, model, result.addDatabase, result.updateDatabase)
+    if (queued) await pushOutbox(deps)
+  }
+}

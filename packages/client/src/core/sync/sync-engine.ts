@@ -1,0 +1,367 @@
+import type { ChangesPush, WireError } from '@tidesync/server/protocol'
+import { Subject } from 'rxjs'
+import { type ClientContext, findModel } from '../context.js'
+import type { CrossTabLock } from '../db/lock.js'
+import { TidesyncClientError, TidesyncServerError, toClientError } from '../errors.js'
+import type { ModelInfo } from '../schema/model.js'
+import type { StatusStore } from '../status.js'
+import type { NormalizedWhere } from '../where.js'
+import { Backoff, type BackoffOptions } from './backoff.js'
+import type { SyncDeps } from './deps.js'
+import { buildMetadata, fullSync } from './full-sync.js'
+import { LiveInbox } from './live-inbox.js'
+import { pullSubset } from './pull.js'
+import { type PushReport, pushOutbox } from './push.js'
+import { SerialQueue } from './serial-queue.js'
+import { type Subset, SubsetRegistry } from './subsets.js'
+import { type TidesyncSocket, Transport } from './transport.js'
+
+/** The checkpoint of "nothing known yet": the server answers with a paged initial load. */
+const INITIAL_CHECKPOINT = '0'
+
+function isServerError(error: unknown, ...codes: string[]): error is TidesyncServerError {
+  return error instanceof TidesyncServerError && codes.includes(error.code)
+}
+
+/** @internal */
+export interface SyncEngineOptions {
+  socket: TidesyncSocket
+  /** The engine made the socket (and closes it); otherwise the app owns it. */
+  ownsSocket: boolean
+  requestTimeoutMs: number
+  pageSize: number
+  pushBatchSize: number
+  retry: BackoffOptions
+  /** Connect at start. */
+  online: boolean
+}
+
+/**
+ * The sync engine. On every (re)connect it runs a cycle: push the outbox, then per active
+ * subset subscribe to live changes and sync (delta pull from the checkpoint, or a full
+ * reconcile when there is none or the server no longer accepts it). Live changes apply as they
+ * come. Failures are reported on `status$`/`errors$` and retried with backoff; nothing is
+ * thrown into the void.
+ * @internal
+ */
+export class SyncEngine {
+  readonly subsets = new SubsetRegistry()
+  readonly errors$ = new Subject<TidesyncClientError>()
+  private readonly deps: SyncDeps
+  private readonly socket: TidesyncSocket
+  private readonly backoff: Backoff
+  private enabled: boolean
+  private closed = false
+  private cycle: Promise<void> | null = null
+  private cycleRequested = false
+  private pushRunning: Promise<PushReport> | null = null
+  private pushAgain = false
+  private retryTimer: unknown = null
+  private readonly detach: Array<() => void> = []
+  private readonly inbox: LiveInbox
+
+  constructor(
+    private readonly ctx: ClientContext,
+    lock: CrossTabLock,
+    private readonly status: StatusStore,
+    private readonly options: SyncEngineOptions,
+  ) {
+    this.socket = options.socket
+    this.enabled = options.online
+    this.backoff = new Backoff(options.retry)
+    this.deps = {
+      ctx,
+      transport: new Transport(this.socket, ctx.timers, options.requestTimeoutMs),
+      queue: new SerialQueue(),
+      lock,
+      status,
+      subsets: this.subsets,
+      pageSize: options.pageSize,
+      pushBatchSize: options.pushBatchSize,
+    }
+    this.inbox = new LiveInbox(this.deps, (error) => this.report(toClientError(error)))
+  }
+
+  /** Attaches to the socket and connects when online. */
+  start(): void {
+    const on = <E extends string>(event: E, handler: (...args: never[]) => void) => {
+      const socket = this.socket as unknown as {
+        on(e: string, h: (...a: never[]) => void): void
+        off(e: string, h: (...a: never[]) => void): void
+      }
+      socket.on(event, handler)
+      this.detach.push(() => socket.off(event, handler))
+    }
+    on('connect', () => this.onConnect())
+    on('disconnect', () => this.onDisconnect())
+    on('connect_error', (error: Error) => this.onConnectError(error))
+    on('changes', (push: ChangesPush) => this.onChanges(push))
+    on('tidesync:error', (error: WireError) =>
+      this.report(new TidesyncServerError(error.code, error.message, error.retryable ?? false, 'connection')),
+    )
+    if (this.socket.connected) this.onConnect()
+    else if (this.enabled) this.socket.connect()
+  }
+
+  get online(): boolean {
+    return this.enabled && this.socket.connected
+  }
+
+  /** Connects (again) and syncs. */
+  goOnline(): void {
+    if (this.closed) return
+    this.enabled = true
+    if (this.socket.connected) this.onConnect()
+    else this.socket.connect()
+  }
+
+  /** Disconnects and stays offline until `goOnline()`; local writes keep queueing. */
+  goOffline(): void {
+    this.enabled = false
+    this.clearRetry()
+    this.socket.disconnect()
+    this.status.patch({ online: false, syncing: false, progress: null })
+  }
+
+  /** Keeps a subset in sync while the returned release function has not been called. */
+  addSubset(model: ModelInfo, where: NormalizedWhere): { subset: Subset; release: () => void } {
+    const { subset, created } = this.subsets.acquire(model, where)
+    if (created && this.online) this.requestCycle()
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      const subscriptionId = subset.subscriptionId
+      if (this.subsets.release(subset) && subscriptionId && this.online) {
+        this.deps.transport.request('unsubscribe', { subscriptionId }).catch(() => {})
+      }
+    }
+    return { subset, release }
+  }
+
+  /** Pushes the outbox soon (after a local write). */
+  requestPush(): void {
+    if (!this.online) return
+    this.push().then(
+      (report) => {
+        if (report.rejected.length) this.report(report.rejected.at(-1)!)
+        else if (!this.cycle) this.status.patch({ error: null })
+      },
+      (error) => {
+        this.report(toClientError(error))
+        this.scheduleRetry()
+      },
+    )
+  }
+
+  /**
+   * Runs a full cycle now and resolves when it finished (or rejects with its error). For apps
+   * and tests that want to wait for "everything synced".
+   */
+  async syncNow(): Promise<void> {
+    if (!this.online) throw new TidesyncClientError('CLIENT_OFFLINE', 'Cannot sync: offline')
+    for (const subset of this.subsets.all()) subset.needsSync = true
+    await this.runCycle()
+    const error = this.status.value.error
+    if (error) throw error
+  }
+
+  close(): void {
+    this.closed = true
+    this.enabled = false
+    this.clearRetry()
+    for (const detach of this.detach.splice(0)) detach()
+    if (this.options.ownsSocket) this.socket.disconnect()
+    this.errors$.complete()
+  }
+
+  private push(): Promise<PushReport> {
+    if (this.pushRunning) {
+      this.pushAgain = true
+      return this.pushRunning
+    }
+    this.pushRunning = (async () => {
+      const total: PushReport = { answered: 0, rejected: [] }
+      try {
+        do {
+          this.pushAgain = false
+          const report = await pushOutbox(this.deps)
+          total.answered += report.answered
+          total.rejected.push(...report.rejected)
+        } while (this.pushAgain && this.online)
+        return total
+      } finally {
+        this.pushRunning = null
+        this.updateSyncing()
+      }
+    })()
+    // After the assignment: `syncing` reads `pushRunning` (the body above always awaits first).
+    this.updateSyncing()
+    return this.pushRunning
+  }
+
+  private onConnect(): void {
+    if (this.closed) return
+    if (!this.enabled) {
+      this.socket.disconnect()
+      return
+    }
+    this.subsets.resetConnection()
+    this.status.patch({ online: true })
+    this.requestCycle()
+  }
+
+  private onDisconnect(): void {
+    this.subsets.resetConnection()
+    this.status.patch({ online: false, progress: null })
+  }
+
+  private onConnectError(error: Error): void {
+    const data = (error as Error & { data?: { code?: string } }).data
+    const unauthorized = data?.code === 'UNAUTHORIZED' || /unauthori[sz]ed/i.test(error.message)
+    const code = unauthorized ? 'UNAUTHORIZED' : 'CLIENT_OFFLINE'
+    this.ctx.logger.debug(`[tidesync/client] connect failed: ${error.message}`)
+    if (unauthorized || this.status.value.error?.code !== code) {
+      this.report(new TidesyncClientError(code, `Cannot connect: ${error.message}`, { cause: error }))
+    }
+  }
+
+  private requestCycle(): void {
+    this.runCycle().catch((error) => this.report(toClientError(error)))
+  }
+
+  /** Runs a cycle; a request during a running cycle makes it run once more (same promise). */
+  private runCycle(): Promise<void> {
+    if (this.cycle) {
+      this.cycleRequested = true
+      return this.cycle
+    }
+    this.cycle = (async () => {
+      try {
+        do {
+          this.cycleRequested = false
+          await this.cycleOnce()
+        } while (this.cycleRequested && this.online)
+      } finally {
+        this.cycle = null
+        this.updateSyncing()
+      }
+    })()
+    // After the assignment: `syncing` reads `cycle` (the body above always awaits first).
+    this.updateSyncing()
+    return this.cycle
+  }
+
+  private async cycleOnce(): Promise<void> {
+    if (!this.online) return
+    const errors: TidesyncClientError[] = []
+    let failed = false
+    try {
+      const report = await this.push()
+      errors.push(...report.rejected)
+    } catch (error) {
+      this.report(toClientError(error))
+      this.scheduleRetry()
+      return
+    }
+    for (const subset of this.subsets.all()) {
+      if (!subset.needsSync || !this.online) continue
+      try {
+        await this.syncSubset(subset)
+      } catch (error) {
+        const clientError = toClientError(error)
+        errors.push(clientError)
+        failed = true
+        this.errors$.next(clientError)
+      }
+    }
+    if (!this.online) return
+    if (failed) this.scheduleRetry()
+    else {
+      this.backoff.reset()
+      this.status.patch({ lastSyncedAt: new Date(this.ctx.clock.now()) })
+    }
+    for (const error of errors)
+      if (error instanceof TidesyncServerError && error.operation === 'sync:push') this.errors$.next(error)
+    this.status.patch({ error: errors.at(-1) ?? null, progress: null })
+  }
+
+  private async syncSubset(subset: Subset): Promise<void> {
+    subset.needsSync = false
+    this.subsets.patchState(subset, { syncing: true })
+    try {
+      if (!subset.subscriptionId) {
+        const { subscriptionId } = await this.deps.transport.request('subscribe', {
+          model: subset.model.name,
+          where: subset.where.wire,
+        })
+        if (this.subsets.isActive(subset)) this.subsets.bindSubscription(subset, subscriptionId)
+        else {
+          this.deps.transport.request('unsubscribe', { subscriptionId }).catch(() => {})
+          return
+        }
+      }
+      const stored = await this.ctx.db.checkpoints.get(subset.key)
+      if (stored?.checkpoint) {
+        try {
+          await pullSubset(this.deps, subset, stored.checkpoint)
+        } catch (error) {
+          // CHECKPOINT_EXPIRED: pruned on the server. BAD_REQUEST: the stored checkpoint is damaged.
+          if (!isServerError(error, 'CHECKPOINT_EXPIRED', 'BAD_REQUEST')) throw error
+          this.ctx.logger.debug(
+            `[tidesync/client] checkpoint of ${subset.key} refused (${error.code}): full reconcile`,
+          )
+          await this.ctx.db.checkpoints.delete(subset.key)
+          await fullSync(this.deps, subset)
+        }
+      } else if (Object.keys(await buildMetadata(this.ctx, subset)).length === 0) {
+        // Nothing local to reconcile: the initial load streams in pages (checkpoint "0"), with progress.
+        try {
+          await pullSubset(this.deps, subset, INITIAL_CHECKPOINT)
+        } catch (error) {
+          if (!isServerError(error, 'BAD_REQUEST', 'CHECKPOINT_EXPIRED')) throw error
+          await fullSync(this.deps, subset)
+        }
+      } else await fullSync(this.deps, subset)
+      this.subsets.patchState(subset, { syncing: false, synced: true, error: null })
+    } catch (error) {
+      subset.needsSync = true
+      this.subsets.patchState(subset, { syncing: false, error: toClientError(error) })
+      throw error
+    }
+  }
+
+  private onChanges(push: ChangesPush): void {
+    const subset = this.subsets.bySubscriptionId(push.subscriptionId)
+    const model = subset?.model ?? findModel(this.ctx.models, push.model)
+    if (!model) return
+    this.ctx.hlc.observe(push.serverClock)
+    this.inbox.add({ push, model, subset })
+  }
+
+  private updateSyncing(): void {
+    this.status.patch({ syncing: this.cycle !== null || this.pushRunning !== null })
+  }
+
+  private report(error: TidesyncClientError): void {
+    this.ctx.logger.debug(`[tidesync/client] ${error.code}: ${error.message}`)
+    this.status.patch({ error })
+    this.errors$.next(error)
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this.closed || !this.enabled) return
+    const delay = this.backoff.next()
+    this.retryTimer = this.ctx.timers.setTimeout(() => {
+      this.retryTimer = null
+      if (!this.online) return
+      for (const subset of this.subsets.all()) subset.needsSync ||= subset.state$.value.error !== null
+      this.requestCycle()
+    }, delay)
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) this.ctx.timers.clearTimeout(this.retryTimer)
+    this.retryTimer = null
+  }
+}

@@ -1,0 +1,16 @@
+import { hasInjectionContext, type InjectionKey, inject } from 'vue'
+import type { TidesyncClient } from '../core/client.js'
+
+/** The injection key under which `TidesyncPlugin` provides the client. */
+export const TIDESYNC_CLIENT_KEY: InjectionKey<TidesyncClient> = Symbol('tidesync-client')
+
+/**
+ * The client given explicitly, or the one provided by `TidesyncPlugin`. Throws an error that
+ * names the fix when there is none.
+ */
+export function useTidesyncClient(client?: TidesyncClient): TidesyncClient {
+  if (client) return client
+  const provided = hasInjectionContext() ? inject(TIDESYNC_CLIENT_KEY, null) : null
+  if (!provided) throw new Error("No tidesync client found in Vue context, use 'TidesyncPlugin'")
+  return provided
+}

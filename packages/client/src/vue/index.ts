@@ -1,0 +1,7 @@
+export { TIDESYNC_CLIENT_KEY, useTidesyncClient } from './context.js'
+export type { TidesyncPluginOptions } from './plugin.js'
+export { TidesyncPlugin } from './plugin.js'
+export type { UseSyncedQueryOptions, UseSyncedQueryReturn } from './useSyncedQuery/index.js'
+export { useSyncedQuery } from './useSyncedQuery/index.js'
+export type { UseSyncStatusOptions, UseSyncStatusReturn } from './useSyncStatus/index.js'
+export { useSyncStatus } from './useSyncStatus/index.js'
