@@ -1,0 +1,472 @@
+import type { Ipc } from '@tidesync/ipc'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { WriteBufferError } from '../errors.js'
+import { createWriteBuffer, type WriteBuffer } from '../write-buffer.js'
+import { uniqueId } from './env.js'
+import { withFaults } from './faults.js'
+import { type Harness, silentLogger } from './harness.js'
+import { counters, events, noKey, stats, tokens } from './schema.js'
+
+/** Increments, updates, inserts, get() and the typed refusal of bad input. */
+export function coreContract(h: Harness): void {
+  describe('increment', () => {
+    test('deltas merge per row and column; one statement for many rows (odac: one UPDATE per key)', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_counters (id) select g from generate_series(1, 300) g`)
+      const t = buffer.table(counters)
+      const calls: Promise<void>[] = []
+      for (let i = 0; i < 3000; i++) calls.push(t.where((i % 300) + 1).increment('views'))
+      for (let i = 0; i < 300; i++) calls.push(t.where(i + 1).increment('likes', 2))
+      await Promise.all(calls)
+      const [report] = await Promise.all([t.flush()])
+      const rows = await h.env.query<{ views: number; likes: string }>(
+        'select sum(views)::int as views, sum(likes)::text as likes from wb_counters',
+      )
+      expect(rows[0]).toEqual({ views: 3000, likes: '600' })
+      expect(report.updatedRows).toBe(300)
+      // ledger insert + savepoint + one UPDATE + release: far fewer than 300 statements
+      expect(report.statements).toBeLessThanOrEqual(6)
+    })
+
+    test('negative and bigint deltas, numeric columns, null base counts as 0', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_counters (id, score) values (1, '10.25'), (2, null)`)
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 5)
+      await t.where(1).increment('views', -2)
+      await t.where(1).increment('likes', 7n)
+      await t.where(1).increment('score', 3)
+      await t.where(2).increment('score', 1)
+      expect(await t.where(1).get('score')).toBe('13.25')
+      await t.flush()
+      const rows = await h.env.query<{ id: number; views: number; likes: string; score: string }>(
+        'select id, views, likes::text, score::text from wb_counters order by id',
+      )
+      expect(rows).toEqual([
+        { id: 1, views: 3, likes: '7', score: '13.25' },
+        { id: 2, views: 0, likes: '0', score: '1.00' },
+      ])
+    })
+
+    test('composite primary keys', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_stats (post_id, day) values (1, '2026-01-01'), (1, '2026-01-02')`)
+      const t = buffer.table(stats)
+      await t.where({ postId: 1, day: '2026-01-01' }).increment('views', 2)
+      await t.where({ day: '2026-01-02', postId: 1 }).increment('views')
+      await t.where({ postId: 1, day: '2026-01-01' }).increment('views')
+      expect(await t.where({ postId: 1, day: '2026-01-01' }).get('views')).toBe(3)
+      await t.flush()
+      expect(await h.env.query('select day, views from wb_stats order by day')).toEqual([
+        { day: '2026-01-01', views: 3 },
+        { day: '2026-01-02', views: 1 },
+      ])
+    })
+  })
+
+  describe('update', () => {
+    test('last write wins per column; all columns of a row in one UPDATE; with increments in the same cycle', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_counters (id) values (1), (2)`)
+      const t = buffer.table(counters)
+      const stamp = new Date('2026-03-04T05:06:07.000Z')
+      await t.where(1).update({ title: 'first' })
+      await t.where(1).update({ updatedAt: stamp })
+      await t.where(1).update({ title: 'second', meta: { tags: ['a', 'b'], n: 1 } })
+      await t.where(1).increment('views', 4)
+      await t.where(2).update({ title: 'other' })
+      const report = await t.flush()
+      expect(report.updatedRows).toBe(2)
+      const rows = await h.env.query<Record<string, unknown>>(
+        'select id, title, views, meta, updated_at from wb_counters order by id',
+      )
+      expect(rows[0]).toMatchObject({ id: 1, title: 'second', views: 4, meta: { tags: ['a', 'b'], n: 1 } })
+      expect(new Date(rows[0]?.updated_at as string).toISOString()).toBe(stamp.toISOString())
+      expect(rows[1]).toMatchObject({ id: 2, title: 'other', views: 0 })
+    })
+
+    test('an update after increments of the same column in one cycle wins; increments after it are added', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_counters (id, views) values (1, 100)`)
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 5)
+      await t.where(1).update({ views: 7 })
+      await t.where(1).increment('views', 1)
+      expect(await t.where(1).get('views')).toBe(8)
+      await t.flush()
+      expect(await h.env.query('select views from wb_counters')).toEqual([{ views: 8 }])
+    })
+
+    test('an update after increments of the same column replaces them across flush batches', async () => {
+      const buffer = await h.open()
+      await h.env.exec(`insert into wb_counters (id, views) values (1, 100)`)
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 5)
+      await buffer.checkpoint().catch(() => null) // seals into a batch when checkpoints are on
+      await h.env.exec('alter table wb_counters rename to wb_counters_away')
+      await expect(t.flush()).rejects.toMatchObject({ code: 'WB_FLUSH_FAILED' })
+      await h.env.exec('alter table wb_counters_away rename to wb_counters')
+      await t.where(1).update({ views: 7 })
+      await t.where(1).increment('views', 1)
+      expect(await t.where(1).get('views')).toBe(8)
+      await t.flush()
+      expect(await h.env.query('select views from wb_counters')).toEqual([{ views: 8 }])
+    })
+  })
+
+  describe('insert', () => {
+    test('queued rows are inserted in order, 1,000 per statement, with $defaultFn run at the call', async () => {
+      const buffer = await h.open()
+      const t = buffer.table(events)
+      const calls: Promise<void>[] = []
+      for (let i = 1; i <= 2500; i++) calls.push(t.insert({ kind: `k${i}`, userId: i, payload: { i } }))
+      await Promise.all(calls)
+      const report = await t.flush()
+      expect(report.inserted).toBe(2500)
+      // 3 INSERTs + 3 savepoints (2 statements each) + the ledger
+      expect(report.statements).toBeLessThanOrEqual(10)
+      const rows = await h.env.query<{ id: number; user_id: number }>(
+        'select id, user_id from wb_events order by id',
+      )
+      expect(rows).toHaveLength(2500)
+      expect(rows.every((r) => r.id === r.user_id)).toBe(true)
+      await buffer.table(tokens).insert({ owner: 1 })
+      await buffer.table(tokens).flush()
+      expect(await h.env.query('select count(*)::int as n from wb_tokens')).toEqual([{ n: 1 }])
+    })
+
+    test('odac: an increment/update of a row still in the insert queue is applied, not lost (affected rows are checked)', async () => {
+      const buffer = await h.open()
+      const t = buffer.table(counters)
+      await t.insert({ id: 5 })
+      await t.where(5).increment('views', 3)
+      await t.where(5).update({ title: 'new' })
+      await t.flush()
+      expect(await h.env.query('select id, views, title from wb_counters')).toEqual([
+        { id: 5, views: 3, title: 'new' },
+      ])
+    })
+
+    test('odac: past maxQueueSize the queue flushes at once, under the lock (odac took none)', async () => {
+      const ipc = await h.ipc()
+      const buffer = await h.open({ maxQueueSize: 50 }, ipc)
+      const t = buffer.table(events)
+      // Someone else holds the flush lock: the size-triggered flush must wait for it.
+      expect(await ipc.lock(buffer.keys.lock(t.id), 30)).toBe(true)
+      for (let i = 1; i <= 60; i++) await t.insert({ kind: 'x', userId: i })
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      expect(await h.env.query('select count(*)::int as n from wb_events')).toEqual([{ n: 0 }])
+      expect(await ipc.unlock(buffer.keys.lock(t.id))).toBe(true)
+      await h.until(
+        async () =>
+          (await h.env.query<{ n: number }>('select count(*)::int as n from wb_events'))[0]?.n === 60,
+      )
+    })
+
+    test('the inserts of one event-loop turn reach the IPC store in one call, in order', async () => {
+      const real = await h.ipc()
+      let rpushes = 0
+      const ipc = withFaults(real, {
+        rpush: () => {
+          rpushes++
+          return undefined
+        },
+      })
+      const buffer = await h.open({}, ipc)
+      const e = buffer.table(events)
+      await Promise.all(Array.from({ length: 500 }, (_, i) => e.insert({ kind: 'x', userId: i + 1 })))
+      expect(rpushes).toBeGreaterThanOrEqual(1)
+      expect(rpushes).toBeLessThanOrEqual(3) // not 500
+      await e.flush()
+      const rows = await h.env.query<{ user_id: number }>('select user_id from wb_events order by id')
+      expect(rows.map((r) => r.user_id)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1))
+    })
+
+    test('a tight loop of awaited inserts past maxQueueSize does not starve the flush it starts', async () => {
+      const buffer = await h.open({ maxQueueSize: 100 })
+      const t = buffer.table(events)
+      let flushedDuringLoop = 0
+      buffer.on('flush', (report) => {
+        flushedDuringLoop += report.inserted
+      })
+      // No I/O of its own: with the memory driver every call answers on microtasks.
+      for (let i = 1; i <= 1500; i++) await t.insert({ kind: 'x', userId: i })
+      expect(flushedDuringLoop).toBeGreaterThan(0)
+      await t.flush()
+      expect(await h.env.query('select count(*)::int as n from wb_events')).toEqual([{ n: 1500 }])
+    })
+
+    test('odac: a size-triggered flush that fails is reported, not swallowed', async () => {
+      const buffer = await h.open({ maxQueueSize: 5 })
+      const t = buffer.table(events)
+      await h.env.exec('alter table wb_events rename to wb_events_away')
+      for (let i = 1; i <= 6; i++) await t.insert({ kind: 'x', userId: i })
+      await h.until(() => h.errors.some((e) => e.code === 'WB_FLUSH_FAILED'))
+      await h.env.exec('alter table wb_events_away rename to wb_events')
+      await t.flush()
+      expect(await h.env.query('select count(*)::int as n from wb_events')).toEqual([{ n: 6 }])
+    })
+  })
+
+  describe('get', () => {
+    test('database value + pending delta, or the pending value; no read when the base is known', async () => {
+      const buffer = await h.open({ getCacheTtl: 60_000 })
+      await h.env.exec(`insert into wb_counters (id, views, title) values (1, 4500, 'db')`)
+      const t = buffer.table(counters)
+      for (let i = 0; i < 27; i++) await t.where(1).increment('views')
+      const before = h.env.queries.count
+      expect(await t.where(1).get('views')).toBe(4527)
+      expect(h.env.queries.count).toBe(before + 1)
+      await t.where(1).increment('views')
+      expect(await t.where(1).get('views')).toBe(4528)
+      expect(h.env.queries.count).toBe(before + 1) // cached base
+      await t.where(1).update({ title: 'pending' })
+      expect(await t.where(1).get('title')).toBe('pending')
+      expect(h.env.queries.count).toBe(before + 1) // pending value: no read
+      await t.flush()
+      expect(await t.where(1).get('views')).toBe(4528) // the flush dropped the cached base
+      expect(await t.where(404).get('views')).toBeNull()
+    })
+
+    test('odac: the cached base of get() expires (odac never expired it)', async () => {
+      let now = Date.now()
+      const buffer = await h.open({ getCacheTtl: 1000, now: () => now })
+      await h.env.exec(`insert into wb_counters (id, views) values (1, 10)`)
+      const t = buffer.table(counters)
+      expect(await t.where(1).get('views')).toBe(10)
+      await h.env.exec('update wb_counters set views = 20') // a write that bypasses the buffer
+      expect(await t.where(1).get('views')).toBe(10)
+      now += 1001
+      expect(await t.where(1).get('views')).toBe(20)
+    })
+
+    test('odac: a failed read of get() is thrown and never cached (odac cached 0)', async () => {
+      const buffer = await h.open({ getCacheTtl: 60_000 })
+      await h.env.exec(`insert into wb_counters (id, views) values (1, 10)`)
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 2)
+      await h.env.exec('alter table wb_counters rename to wb_counters_away')
+      await expect(t.where(1).get('views')).rejects.toThrow()
+      await h.env.exec('alter table wb_counters_away rename to wb_counters')
+      expect(await t.where(1).get('views')).toBe(12)
+    })
+  })
+
+  describe('primary keys', () => {
+    test('a table that declares none uses the primaryKey option (default "id"); a table option comes first', async () => {
+      await h.env.exec(`insert into wb_nokey (id, code) values (1, 'a'), (2, 'b')`)
+      const byDefault = await h.open()
+      await byDefault.table(noKey).where(1).increment('hits', 2)
+      await byDefault.flush()
+      const byOption = await h.open({ primaryKey: 'code' })
+      await byOption.table(noKey).where('b').increment('hits', 3)
+      await byOption.flush()
+      const byTable = await h.open({ primaryKey: 'id' })
+      await byTable
+        .table(noKey, { primaryKey: ['code'] })
+        .where({ code: 'a' })
+        .increment('hits')
+      await byTable.flush()
+      expect(await h.env.query('select code, hits from wb_nokey order by code')).toEqual([
+        { code: 'a', hits: 3 },
+        { code: 'b', hits: 3 },
+      ])
+      expect(() => byDefault.table(noKey, { primaryKey: 'nope' })).toThrow(WriteBufferError)
+    })
+  })
+
+  describe('named connections', () => {
+    test('a table on a named connection flushes to that database', async () => {
+      const buffer = await h.open()
+      await buffer.table(events, { connection: 'second' }).insert({ kind: 'analytics', userId: 1 })
+      await buffer.table(events).insert({ kind: 'main', userId: 1 })
+      await buffer.flush()
+      expect(await h.env.query('select kind from wb_events')).toEqual([{ kind: 'main' }])
+      expect(await h.env.querySecond('select kind from wb_events')).toEqual([{ kind: 'analytics' }])
+      expect(() => buffer.table(events, { connection: 'nope' })).toThrow(WriteBufferError)
+    })
+  })
+
+  describe('bad input is refused at the call and queues nothing', () => {
+    const cases: [string, string, (b: WriteBuffer) => unknown][] = [
+      [
+        'unknown column (increment)',
+        'WB_UNKNOWN_COLUMN',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .increment('nope' as 'views'),
+      ],
+      [
+        'unknown column (get)',
+        'WB_UNKNOWN_COLUMN',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .get('nope' as 'views'),
+      ],
+      ['NaN delta', 'WB_INVALID_DELTA', (b) => b.table(counters).where(1).increment('views', Number.NaN)],
+      [
+        '-Infinity delta',
+        'WB_INVALID_DELTA',
+        (b) => b.table(counters).where(1).increment('views', Number.NEGATIVE_INFINITY),
+      ],
+      [
+        'null delta',
+        'WB_INVALID_DELTA',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .increment('views', null as never),
+      ],
+      [
+        'bigint delta beyond the safe range',
+        'WB_INVALID_DELTA',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .increment('likes', 2n ** 60n),
+      ],
+      [
+        'Infinity delta',
+        'WB_INVALID_DELTA',
+        (b) => b.table(counters).where(1).increment('views', Number.POSITIVE_INFINITY),
+      ],
+      ['fractional delta', 'WB_INVALID_DELTA', (b) => b.table(counters).where(1).increment('views', 1.5)],
+      [
+        'string delta',
+        'WB_INVALID_DELTA',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .increment('views', '1' as unknown as number),
+      ],
+      [
+        'increment of a text column',
+        'WB_NOT_NUMERIC',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .increment('title' as 'views'),
+      ],
+      ['update with no fields', 'WB_EMPTY_UPDATE', (b) => b.table(counters).where(1).update({})],
+      [
+        'update with only undefined fields',
+        'WB_EMPTY_UPDATE',
+        (b) => b.table(counters).where(1).update({ title: undefined }),
+      ],
+      [
+        'update of an unknown column',
+        'WB_UNKNOWN_COLUMN',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .update({ nope: 1 } as never),
+      ],
+      ['update of the primary key', 'WB_UNKNOWN_COLUMN', (b) => b.table(counters).where(1).update({ id: 2 })],
+      [
+        'update with a wrong type',
+        'WB_INVALID_VALUE',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .update({ views: 'x' as never }),
+      ],
+      [
+        'update with null in NOT NULL',
+        'WB_INVALID_VALUE',
+        (b) =>
+          b
+            .table(counters)
+            .where(1)
+            .update({ views: null as never }),
+      ],
+      [
+        'insert missing a required column',
+        'WB_MISSING_COLUMN',
+        (b) => b.table(events).insert({ kind: 'x' } as never),
+      ],
+      ['insert of a non-object', 'WB_INVALID_VALUE', (b) => b.table(events).insert(null as never)],
+      [
+        'insert with a wrong type',
+        'WB_INVALID_VALUE',
+        (b) => b.table(events).insert({ kind: 1 as never, userId: 1 }),
+      ],
+      [
+        'insert of an unknown column',
+        'WB_UNKNOWN_COLUMN',
+        (b) => b.table(events).insert({ kind: 'x', userId: 1, nope: 1 } as never),
+      ],
+      [
+        'where without the full key',
+        'WB_INVALID_KEY',
+        (b) => b.table(stats).where({ postId: 1 }).increment('views'),
+      ],
+      [
+        'scalar where on a composite key',
+        'WB_INVALID_KEY',
+        (b) => b.table(stats).where(1).increment('views'),
+      ],
+      [
+        'where with a non-key column',
+        'WB_INVALID_KEY',
+        (b) => b.table(counters).where({ id: 1, views: 2 }).increment('views'),
+      ],
+      [
+        'where with a wrong key type',
+        'WB_INVALID_KEY',
+        (b) => b.table(counters).where('1').increment('views'),
+      ],
+      ['where with NaN', 'WB_INVALID_KEY', (b) => b.table(counters).where(Number.NaN).increment('views')],
+      [
+        'where with no key',
+        'WB_INVALID_KEY',
+        (b) =>
+          b
+            .table(counters)
+            .where(undefined as never)
+            .increment('views'),
+      ],
+    ]
+    // One buffer for every case (opening one per case cost more than the cases themselves).
+    let shared: { buffer: WriteBuffer; ipc: Ipc } | undefined
+    beforeAll(async () => {
+      const ipc = await h.env.newIpc(uniqueId('wbbad'))
+      const buffer = createWriteBuffer({
+        ipc,
+        databases: { default: h.env.db, second: h.env.second },
+        handleSignals: false,
+        flushInterval: 3_600_000,
+        checkpointPath: false,
+        logger: silentLogger,
+      })
+      shared = { buffer, ipc }
+      await buffer.ready
+    })
+    afterAll(async () => {
+      await shared?.buffer.close()
+      await shared?.ipc.close()
+    })
+
+    test.each(cases)('%s', async (_name, code, call) => {
+      const { buffer, ipc } = shared!
+      let caught: unknown
+      try {
+        await call(buffer)
+      } catch (error) {
+        caught = error
+      }
+      expect(caught).toBeInstanceOf(WriteBufferError)
+      expect((caught as WriteBufferError).code).toBe(code)
+      expect(await ipc.keys(buffer.keys.pendingPrefix())).toEqual([])
+    })
+  })
+}

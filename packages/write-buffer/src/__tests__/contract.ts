@@ -1,0 +1,29 @@
+import { afterAll, beforeAll, describe } from 'vitest'
+import { coreContract } from './contract-core.js'
+import { durabilityContract } from './contract-durability.js'
+import { flushContract } from './contract-flush.js'
+import type { WriteBufferEnv } from './env.js'
+import { useHarness } from './harness.js'
+
+/**
+ * The write-buffer contract: every guarantee, run unchanged on each database (PGlite, the
+ * PostgreSQL server) and IPC driver (memory, Redis).
+ */
+export function runWriteBufferContract(name: string, makeEnv: () => Promise<WriteBufferEnv>): void {
+  describe(`write-buffer contract: ${name}`, () => {
+    let env: WriteBufferEnv | undefined
+    beforeAll(async () => {
+      env = await makeEnv()
+    })
+    afterAll(async () => {
+      await env?.close()
+    })
+    const h = useHarness(() => {
+      if (!env) throw new Error('environment not ready')
+      return env
+    })
+    coreContract(h)
+    flushContract(h)
+    durabilityContract(h)
+  })
+}

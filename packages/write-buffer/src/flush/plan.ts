@@ -1,0 +1,145 @@
+import type { Ipc, Json } from '@tidesync/ipc'
+import type { KeyLayout, PendingKind } from '../keys.js'
+import { type EncodedKey, parseRowField, rowId } from '../table-meta.js'
+
+/** The pending changes of one row, merged over batches in order. */
+export interface RowChange {
+  key: EncodedKey
+  /** Column -> value (last write wins). */
+  set: Map<string, Json>
+  /** Column -> summed delta, added after `set` (exact, as bigint). */
+  add: Map<string, bigint>
+  /** How many flushes this row already went unmatched (orphan batches). */
+  attempts: number
+}
+
+/** Everything one flush writes: inserts first (in order), then one change per row. */
+export interface Plan {
+  inserts: Record<string, Json>[]
+  rows: Map<string, RowChange>
+  /** Journal instance -> highest journal sequence number in this plan. */
+  watermarks: Map<string, number>
+}
+
+/** The stored content of one batch (in flight) or of the pending keys. */
+export type BatchContent = Partial<Record<PendingKind, Record<string, Json> | Json[]>>
+
+/** A journal-mode operation (in an `ops` list and in the LMDB journal, inside a group). */
+export type OpRecord =
+  | [instance: string, seq: number, type: 'i', key: EncodedKey, column: string, delta: number]
+  | [instance: string, seq: number, type: 'u', key: EncodedKey, fields: Record<string, Json>]
+  | [instance: string, seq: number, type: 'n', row: Record<string, Json>]
+
+/**
+ * The operations of one `ops` list item: the JSON text of a group of operations (what one
+ * journal group commit wrote: encoded once, for LMDB and the IPC store alike, instead of once per
+ * operation and per store), or a single operation.
+ */
+export function opsOf(item: Json): OpRecord[] {
+  if (typeof item === 'string') return JSON.parse(item) as OpRecord[]
+  return [item as unknown as OpRecord]
+}
+
+export function emptyPlan(): Plan {
+  return { inserts: [], rows: new Map(), watermarks: new Map() }
+}
+
+function rowOf(plan: Plan, key: EncodedKey): RowChange {
+  const id = rowId(key)
+  let row = plan.rows.get(id)
+  if (!row) {
+    row = { key, set: new Map(), add: new Map(), attempts: 0 }
+    plan.rows.set(id, row)
+  }
+  return row
+}
+
+function setColumn(row: RowChange, column: string, value: Json): void {
+  row.set.set(column, value)
+  // An update after increments of the same column replaces them (last write wins).
+  row.add.delete(column)
+}
+
+function addColumn(row: RowChange, column: string, delta: bigint): void {
+  row.add.set(column, (row.add.get(column) ?? 0n) + delta)
+}
+
+/**
+ * Merges one batch into the plan. Batches must be merged oldest first. Within an aggregated
+ * batch (hashes) the update of a column comes first, then its increments are added: `update()`
+ * deletes the column's pending increments when it sets it, so those left came after it.
+ * Journal `ops` keep the exact order.
+ */
+export function mergeBatch(plan: Plan, content: BatchContent): void {
+  for (const item of (content.ins as Json[] | undefined) ?? []) {
+    // An item is the JSON text of the rows one turn queued (see GroupCommit), or one row.
+    if (typeof item === 'string')
+      for (const row of JSON.parse(item) as Record<string, Json>[]) plan.inserts.push(row)
+    else plan.inserts.push(item as Record<string, Json>)
+  }
+  for (const [field, value] of Object.entries((content.upd as Record<string, Json> | undefined) ?? {})) {
+    const parsed = parseRowField(field)
+    if (parsed) setColumn(rowOf(plan, parsed.key), parsed.column, value)
+  }
+  for (const [field, value] of Object.entries((content.inc as Record<string, Json> | undefined) ?? {})) {
+    const parsed = parseRowField(field)
+    if (parsed && value !== null) addColumn(rowOf(plan, parsed.key), parsed.column, BigInt(String(value)))
+  }
+  for (const [id, attempts] of Object.entries((content.att as Record<string, Json> | undefined) ?? {})) {
+    const row = plan.rows.get(id)
+    if (row) row.attempts = Math.max(row.attempts, Number(attempts))
+  }
+  for (const item of (content.ops as Json[] | undefined) ?? [])
+    for (const op of opsOf(item)) mergeOp(plan, op)
+}
+
+export function mergeOp(plan: Plan, op: OpRecord): void {
+  const [instance, seq] = op
+  plan.watermarks.set(instance, Math.max(plan.watermarks.get(instance) ?? 0, seq))
+  switch (op[2]) {
+    case 'i':
+      addColumn(rowOf(plan, op[3]), op[4], BigInt(op[5]))
+      break
+    case 'u': {
+      const row = rowOf(plan, op[3])
+      for (const [column, value] of Object.entries(op[4])) setColumn(row, column, value)
+      break
+    }
+    case 'n':
+      plan.inserts.push(op[3])
+      break
+  }
+}
+
+/** The batch ids in flight for a table, oldest first. */
+export async function listBatches(
+  ipc: Ipc,
+  keys: KeyLayout,
+  table: string,
+): Promise<Map<string, PendingKind[]>> {
+  const batches = new Map<string, PendingKind[]>()
+  for (const key of await ipc.keys(keys.inflightPrefix(table))) {
+    const parsed = keys.parseInflight(key)
+    if (!parsed || parsed.table !== table) continue
+    const kinds = batches.get(parsed.batch) ?? []
+    kinds.push(parsed.kind)
+    batches.set(parsed.batch, kinds)
+  }
+  return new Map([...batches].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+}
+
+/** Reads the full content of one in-flight batch. */
+export async function readBatch(
+  ipc: Ipc,
+  keys: KeyLayout,
+  table: string,
+  batch: string,
+  kinds: PendingKind[],
+): Promise<BatchContent> {
+  const content: BatchContent = {}
+  for (const kind of kinds) {
+    const key = keys.inflight(table, batch, kind)
+    content[kind] = kind === 'ins' || kind === 'ops' ? await ipc.lrange(key, 0, -1) : await ipc.hgetall(key)
+  }
+  return content
+}

@@ -1,0 +1,17 @@
+export type { WriteBufferErrorCode } from './errors.js'
+export { WriteBufferError } from './errors.js'
+export { DEAD_LETTER_TABLE, ensureSchema, LEDGER_TABLE, WATERMARK_TABLE } from './flush/batch-ledger.js'
+export type { ColumnKey, KeyInput, NumericColumnKey, UpdateFields } from './table-buffer.js'
+export { RowHandle, TableBuffer } from './table-buffer.js'
+export type {
+  AnyPgDatabase,
+  CheckpointReport,
+  Durability,
+  FlushReport,
+  Logger,
+  TableRegistration,
+  WriteBufferEvents,
+  WriteBufferOptions,
+} from './types.js'
+export type { EffectiveDurability } from './write-buffer.js'
+export { createWriteBuffer, openWriteBuffer, WriteBuffer } from './write-buffer.js'

@@ -1,0 +1,124 @@
+import type { Ipc, Json } from '@tidesync/ipc'
+import { and, eq } from 'drizzle-orm'
+import { addDelta, decodeValue } from '../codec.js'
+import { WriteBufferError } from '../errors.js'
+import { emptyPlan, listBatches, mergeBatch, type OpRecord, opsOf, type Plan } from '../flush/plan.js'
+import type { KeyLayout, PendingKind } from '../keys.js'
+import { type EncodedKey, rowField, rowId, type TableMeta } from '../table-meta.js'
+import type { AnyPgDatabase } from '../types.js'
+import type { BaseCache } from './base-cache.js'
+import { readVersion } from './seqlock.js'
+
+export interface ReadContext {
+  ipc: Ipc
+  keys: KeyLayout
+  cache: BaseCache
+  now: () => number
+  readWaitMs: number
+}
+
+/**
+ * `get(column)` of one row: the database value plus what is pending for it (in flight and
+ * pending, merged in order exactly as the flush will apply it). The database is not read when
+ * a pending update gives the value, or when the cache holds it for the current seqlock version.
+ */
+export async function readValue(
+  ctx: ReadContext,
+  meta: TableMeta,
+  db: AnyPgDatabase,
+  key: EncodedKey,
+  column: string,
+): Promise<unknown> {
+  const columnMeta = meta.column(column)
+  const seq = ctx.keys.seqlock(meta.id)
+  const deadline = ctx.now() + ctx.readWaitMs
+  const cacheKey = `${meta.id}\0${rowField(key, column)}`
+  for (let attempt = 0; ; attempt++) {
+    const version = await readVersion(ctx.ipc, seq)
+    if (version % 2 === 1) {
+      if (ctx.now() > deadline) {
+        throw new WriteBufferError(
+          'WB_TIMEOUT',
+          `get() on ${meta.id} waited too long for a flush to commit.`,
+          {
+            table: meta.id,
+          },
+        )
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 + attempt)))
+      continue
+    }
+    const plan = await readPendingRow(ctx, meta.id, key, column)
+    const change = plan.rows.get(rowId(key))
+    const delta = change?.add.get(column) ?? 0n
+    let base: { value: unknown; exists: boolean } | undefined
+    let fromDatabase = false
+    if (change?.set.has(column)) {
+      base = { value: decodeValue(columnMeta.column, change.set.get(column) as Json), exists: true }
+    } else {
+      base = ctx.cache.get(cacheKey, version)
+      if (!base) {
+        base = await readBase(meta, db, key, column)
+        fromDatabase = true
+      }
+    }
+    if ((await readVersion(ctx.ipc, seq)) !== version) continue
+    if (fromDatabase) ctx.cache.set(cacheKey, version, base.value, base.exists)
+    if (!base.exists) return base.value
+    if (delta === 0n) return base.value
+    return addDelta(base.value ?? zeroOf(columnMeta.column.dataType), delta)
+  }
+}
+
+/** Pending and in-flight state of one row and column, merged oldest first. */
+async function readPendingRow(
+  ctx: ReadContext,
+  table: string,
+  key: EncodedKey,
+  column: string,
+): Promise<Plan> {
+  const { ipc, keys } = ctx
+  const plan = emptyPlan()
+  const field = rowField(key, column)
+  const id = rowId(key)
+  const read = async (keyOf: (kind: PendingKind) => string, kinds: PendingKind[]) => {
+    const content: Partial<Record<PendingKind, Record<string, Json> | Json[]>> = {}
+    for (const kind of kinds) {
+      if (kind === 'inc' || kind === 'upd') {
+        const value = await ipc.hget(keyOf(kind), field)
+        if (value !== null) content[kind] = { [field]: value }
+      } else if (kind === 'ops') {
+        const ops: OpRecord[] = (await ipc.lrange(keyOf(kind), 0, -1)).flatMap(opsOf)
+        content.ops = ops.filter((op) => op[2] !== 'n' && rowId(op[3]) === id) as unknown as Json[]
+      }
+    }
+    mergeBatch(plan, content)
+  }
+  for (const [batch, kinds] of await listBatches(ipc, keys, table)) {
+    await read((kind) => keys.inflight(table, batch, kind), kinds)
+  }
+  await read((kind) => keys.pending(table, kind), ['upd', 'inc', 'ops'])
+  return plan
+}
+
+async function readBase(
+  meta: TableMeta,
+  db: AnyPgDatabase,
+  key: EncodedKey,
+  column: string,
+): Promise<{ value: unknown; exists: boolean }> {
+  const conditions = meta.keyColumns.map((c, i) => eq(c.column, decodeValue(c.column, key[i] as Json)))
+  const rows = await db
+    .select({ value: meta.column(column).column })
+    .from(meta.table)
+    .where(and(...conditions))
+    .limit(1)
+  const [row] = rows
+  return row ? { value: row.value, exists: true } : { value: null, exists: false }
+}
+
+function zeroOf(dataType: string): unknown {
+  if (dataType === 'bigint') return 0n
+  if (dataType === 'string') return '0'
+  return 0
+}
