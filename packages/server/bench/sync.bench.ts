@@ -19,9 +19,16 @@
  * (`full.ms.100k`, `seedAlgo.ratio.10k` = seed / full at 10k, `delta.fraction` = delta / full
  * at 100k), every figure per size under `pglite` and `postgres`.
  *
- * Env: BENCH_SIZES (default 1000,10000,100000), BENCH_SKIP_POSTGRES=1.
+ * A second case, `push`, measures push throughput (changes applied per second): one `sync:push`
+ * of 1,000 changes against the same 1,000 changes sent as 1,000 single-change pushes, for two
+ * outboxes (1,000 new records; 500 new records each followed by an edit). Its figures go under
+ * `push` in results.json (see push-bench.ts).
+ *
+ * Env: BENCH_SIZES (default 1000,10000,100000), BENCH_SKIP_POSTGRES=1, BENCH_CASES (default
+ * `sync,push`; `BENCH_CASES=push` re-runs only the push case and keeps the other figures of
+ * results.json as they are).
  */
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import { createIpc } from '@tidesync/ipc'
 import {
@@ -39,10 +46,13 @@ import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import pg from 'pg'
 import { todos, todosDdl } from '../src/__tests__/fixtures/schema.js'
+import { type PushBenchResult, pushSummary, pushTable, runPushBench } from './push-bench.js'
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number)
 const SEED_MAX = 10_000
 const CHANGES = 100
+const CASES = new Set((process.env.BENCH_CASES ?? 'sync,push').split(',').map((c) => c.trim()))
+const RESULTS_URL = new URL('./results.json', import.meta.url)
 
 interface Database {
   kind: 'pglite' | 'postgres'
@@ -241,8 +251,6 @@ async function runSize(database: Database, n: number): Promise<SizeResult> {
 }
 
 async function runDatabase(database: Database): Promise<SizeResult[]> {
-  await ensureSchema(database.db)
-  await database.db.execute(sql.raw(todosDdl))
   const results: SizeResult[] = []
   for (const n of SIZES) {
     const result = await runSize(database, n)
@@ -294,53 +302,74 @@ function table(kind: string, results: SizeResult[]): string {
   return lines.join('\n')
 }
 
-async function main(): Promise<void> {
-  const all: Record<string, SizeResult[]> = {}
-  console.log(`sync bench: ${CHANGES} changes on ${SIZES.join(', ')} records`)
+async function withDatabases(run: (database: Database) => Promise<void>): Promise<void> {
   const lite = await pgliteDatabase()
   try {
-    all.pglite = await runDatabase(lite)
+    await run(lite)
   } finally {
     await lite.close()
   }
-  if (process.env.BENCH_SKIP_POSTGRES !== '1') {
-    const reason = await probePostgres()
-    if (reason) {
-      console.log(`  postgres skipped: ${reason}`)
-    } else {
-      const database = await postgresDatabase()
-      try {
-        all.postgres = await runDatabase(database)
-      } finally {
-        await database.close()
-      }
-    }
+  if (process.env.BENCH_SKIP_POSTGRES === '1') return
+  const reason = await probePostgres()
+  if (reason) {
+    console.log(`  postgres skipped: ${reason}`)
+    return
   }
+  const database = await postgresDatabase()
+  try {
+    await run(database)
+  } finally {
+    await database.close()
+  }
+}
 
-  const headline = summary(all.pglite!)
-  const results: Record<string, unknown> = {
-    'full.ms.100k': headline['full.ms.100k'],
-    'seedAlgo.ratio.10k': headline['seedAlgo.ratio.10k'],
-    'delta.fraction': headline['delta.fraction'],
-    database: 'pglite',
-    changes: CHANGES,
-    pglite: summary(all.pglite!),
+function previousResults(): Record<string, unknown> {
+  if (!existsSync(RESULTS_URL)) return {}
+  return JSON.parse(readFileSync(RESULTS_URL, 'utf8')) as Record<string, unknown>
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = previousResults()
+  const all: Record<string, SizeResult[]> = {}
+  const pushes: Record<string, PushBenchResult[]> = {}
+  if (CASES.has('sync')) console.log(`sync bench: ${CHANGES} changes on ${SIZES.join(', ')} records`)
+  await withDatabases(async (database) => {
+    await ensureSchema(database.db)
+    await database.db.execute(sql.raw(todosDdl))
+    if (CASES.has('sync')) all[database.kind] = await runDatabase(database)
+    if (CASES.has('push')) pushes[database.kind] = await runPushBench(database.kind, database.db)
+  })
+
+  if (CASES.has('sync')) {
+    const headline = summary(all.pglite!)
+    results['full.ms.100k'] = headline['full.ms.100k']
+    results['seedAlgo.ratio.10k'] = headline['seedAlgo.ratio.10k']
+    results['delta.fraction'] = headline['delta.fraction']
+    results.database = 'pglite'
+    results.changes = CHANGES
+    results.pglite = summary(all.pglite!)
+    if (all.postgres) results.postgres = summary(all.postgres)
+    else delete results.postgres
   }
-  if (all.postgres) results.postgres = summary(all.postgres)
+  const date = new Date().toISOString()
+  if (CASES.has('sync')) results.date = date
+  if (CASES.has('push')) results.push = { ...pushSummary(pushes), date }
   results.node = process.version
-  results.date = new Date().toISOString()
-  writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
+  writeFileSync(RESULTS_URL, `${JSON.stringify(results, null, 2)}\n`)
 
   console.log('')
   for (const [kind, rows] of Object.entries(all)) console.log(`${table(kind, rows)}\n`)
-  const ratio = headline['seedAlgo.ratio.10k']
-  const fraction = headline['delta.fraction']
-  console.log(
-    `seedAlgo.ratio.10k = ${ratio} (target >= 20): ${ratio !== undefined && ratio >= 20 ? 'met' : 'MISSED'}`,
-  )
-  console.log(
-    `delta.fraction     = ${fraction} (target <= 0.02): ${fraction !== undefined && fraction <= 0.02 ? 'met' : 'MISSED'}`,
-  )
+  if (CASES.has('push')) console.log(`${pushTable(pushes)}\n`)
+  if (CASES.has('sync')) {
+    const ratio = results['seedAlgo.ratio.10k'] as number | undefined
+    const fraction = results['delta.fraction'] as number | undefined
+    console.log(
+      `seedAlgo.ratio.10k = ${ratio} (target >= 20): ${ratio !== undefined && ratio >= 20 ? 'met' : 'MISSED'}`,
+    )
+    console.log(
+      `delta.fraction     = ${fraction} (target <= 0.02): ${fraction !== undefined && fraction <= 0.02 ? 'met' : 'MISSED'}`,
+    )
+  }
   console.log('wrote bench/results.json')
 }
 

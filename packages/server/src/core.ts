@@ -10,6 +10,7 @@ import type { CommittedChange } from './write/staged-change.js'
 export interface Limits {
   maxMetadataEntries: number
   maxChangesPerPush: number
+  maxChangesPerTransaction: number
   maxMessageBytes: number
   pageSize: number
   maxPageSize: number

@@ -88,6 +88,11 @@ export type ErrorCode =
   /** A temporary failure (database or IPC unreachable): retry later. */
   | 'UNAVAILABLE'
   | 'INTERNAL'
+  /**
+   * Only in `tidesync:error`: the socket sent too many invalid requests in a short time and is
+   * being disconnected (see PROTOCOL.md section 12).
+   */
+  | 'TOO_MANY_VIOLATIONS'
 
 export interface WireError {
   code: ErrorCode
@@ -244,6 +249,10 @@ export interface ClientToServerEvents {
 
 export interface ServerToClientEvents {
   changes: (push: ChangesPush) => void
-  /** Sent before the server disconnects a socket (auth failure, repeated violations). */
+  /**
+   * Sent just before the server disconnects the socket, saying why: `TOO_MANY_VIOLATIONS`
+   * (repeated invalid requests). socket.io clients do not reconnect by themselves after a
+   * server-side disconnect.
+   */
   'tidesync:error': (error: WireError) => void
 }

@@ -5,7 +5,14 @@ import { TidesyncValidationError } from './errors.js'
 import { startFanout } from './live/fanout.js'
 import { socketSubscriptions } from './live/socket-subscriptions.js'
 import { SubscriptionRegistry } from './live/subscriptions.js'
-import type { Reply } from './protocol.js'
+import type { PushResult, Reply, WireError } from './protocol.js'
+import {
+  isViolation,
+  resolveViolationPolicy,
+  tooManyViolations,
+  ViolationCounter,
+  type ViolationPolicyOptions,
+} from './socket/violation-policy.js'
 import { createTidesync, type Tidesync } from './tidesync.js'
 import type { AuthContext, TidesyncOptions } from './types.js'
 import { jsonByteLength } from './validation/forbidden-keys.js'
@@ -16,6 +23,17 @@ const KNOWN_EVENTS = new Set<string>([...REQUEST_EVENTS, 'subscribe', 'unsubscri
 export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx> {
   /** The socket.io namespace to serve. @default '/' */
   namespace?: string
+  /**
+   * Disconnects a socket that keeps sending invalid requests: each request answered with a
+   * boundary error (malformed, unknown model, method or column, wrong type or date, forbidden
+   * key, too large), each push with a change refused for such a reason, each unknown
+   * `sync:`/`tidesync:` event and each malformed frame counts one violation; at
+   * `maxViolations` within `windowMs` the socket gets a final `tidesync:error`
+   * (`TOO_MANY_VIOLATIONS`) and is disconnected, and the server logs a warning. `false` turns
+   * it off.
+   * @default { maxViolations: 20, windowMs: 10000 }
+   */
+  violations?: ViolationPolicyOptions | false
 }
 
 export interface TidesyncServer<TCtx = AuthContext> extends Tidesync<TCtx> {
@@ -61,6 +79,7 @@ export async function installTidesync<TCtx = AuthContext>(
     core.hlc,
     core.logger,
   )
+  const policy = resolveViolationPolicy(options.violations)
   const nsp = io.of(options.namespace ?? '/')
   let closed = false
   nsp.use((socket, next) => {
@@ -71,35 +90,61 @@ export async function installTidesync<TCtx = AuthContext>(
   const onConnection = (socket: Socket) => {
     const ctx = socketContext<TCtx>(socket)
     const subs = socketSubscriptions(core, registry, socket, ctx)
-    const reply = (ack: unknown, value: Reply<unknown>) => {
+    const counter = policy ? new ViolationCounter(policy, core.now) : null
+    let closing = false
+    /** Counts a boundary violation; at the limit, says why and disconnects the socket. */
+    const violation = (event: string, error: WireError) => {
+      if (!counter || !policy || closing || !isViolation(error)) return
+      if (!counter.record()) return
+      closing = true
+      const final = tooManyViolations(policy, error, event)
+      core.logger.warn(`disconnecting socket ${socket.id} (${socket.handshake.address}): ${final.message}`)
+      socket.emit('tidesync:error', final)
+      socket.disconnect(true)
+    }
+    const reply = (event: string, ack: unknown, value: Reply<unknown>) => {
+      if (value.error) violation(event, value.error)
+      else if (event === 'sync:push') {
+        const refused = (value.result as PushResult).outcomes.find(
+          (o) => o.status === 'rejected' && isViolation(o.error),
+        )
+        if (refused?.status === 'rejected') violation(event, refused.error)
+      }
       if (typeof ack === 'function') ack(value)
     }
     for (const event of REQUEST_EVENTS) {
       socket.on(event, async (payload: unknown, ack: unknown) => {
         if (typeof payload === 'function' && ack === undefined) {
-          reply(payload, { error: { code: 'BAD_REQUEST', message: 'missing request payload' } })
+          reply(event, payload, { error: { code: 'BAD_REQUEST', message: 'missing request payload' } })
           return
         }
-        reply(ack, await tidesync.handle(event, payload, ctx))
+        reply(event, ack, await tidesync.handle(event, payload, ctx))
       })
     }
-    const local = (fn: (payload: unknown) => unknown) => (payload: unknown, ack: unknown) => {
+    const local = (event: string, fn: (payload: unknown) => unknown) => (payload: unknown, ack: unknown) => {
       try {
         const size = jsonByteLength(payload)
         if (size > core.limits.maxMessageBytes)
           throw new TidesyncValidationError('PAYLOAD_TOO_LARGE', `${size} bytes`)
-        reply(ack, { result: fn(payload) })
+        reply(event, ack, { result: fn(payload) })
       } catch (error) {
-        reply(ack, { error: toTidesyncError(error).toWire() })
+        reply(event, ack, { error: toTidesyncError(error).toWire() })
       }
     }
-    socket.on('subscribe', local(subs.subscribe))
-    socket.on('unsubscribe', local(subs.unsubscribe))
+    socket.on('subscribe', local('subscribe', subs.subscribe))
+    socket.on('unsubscribe', local('unsubscribe', subs.unsubscribe))
     socket.onAny((event: string, ...args: unknown[]) => {
       if (KNOWN_EVENTS.has(event) || !(event.startsWith('sync:') || event.startsWith('tidesync:'))) return
-      reply(args[args.length - 1], {
+      reply(event, args[args.length - 1], {
         error: { code: 'UNKNOWN_METHOD', message: `unknown event ${JSON.stringify(event.slice(0, 64))}` },
       })
+    })
+    // A frame socket.io cannot decode: it closes the connection itself; say so in our log
+    // (without a listener socket.io would print to the console).
+    socket.on('error', (error: unknown) => {
+      const message = error instanceof Error ? error.message : 'invalid frame'
+      core.logger.warn(`socket ${socket.id} (${socket.handshake.address}) sent a malformed frame: ${message}`)
+      violation('frame', { code: 'BAD_REQUEST', message })
     })
     socket.on('disconnect', () => subs.clear())
   }

@@ -55,6 +55,7 @@ type LimitOptions = Pick<
   TidesyncOptions,
   | 'maxMetadataEntries'
   | 'maxChangesPerPush'
+  | 'maxChangesPerTransaction'
   | 'maxMessageBytes'
   | 'pageSize'
   | 'maxPageSize'
@@ -69,6 +70,7 @@ export function resolveLimits(options: LimitOptions, socketLimit?: number): Limi
   return {
     maxMetadataEntries: options.maxMetadataEntries ?? 100_000,
     maxChangesPerPush: options.maxChangesPerPush ?? 500,
+    maxChangesPerTransaction: Math.max(1, options.maxChangesPerTransaction ?? 250),
     maxMessageBytes: options.maxMessageBytes ?? Math.floor((socketLimit ?? 1e6) / 2),
     pageSize: options.pageSize ?? 1000,
     maxPageSize: options.maxPageSize ?? 5000,

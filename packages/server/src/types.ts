@@ -103,6 +103,14 @@ export interface TidesyncOptions<TCtx = AuthContext> {
   maxMetadataEntries?: number
   /** Most changes one `sync:push` may carry. @default 500 */
   maxChangesPerPush?: number
+  /**
+   * Most changes of a push applied in one transaction. A push is applied in batches of this
+   * size (one transaction each, one savepoint per change), which is much faster than one
+   * transaction per change; the records of a batch stay locked until it commits, so a smaller
+   * batch lets concurrent writers of the same records in sooner. `1` is a transaction per change.
+   * @default 250
+   */
+  maxChangesPerTransaction?: number
   /** A client clock further ahead of the server's than this is clamped to the server's. @default 60000 */
   maxClockSkewMs?: number
   /**

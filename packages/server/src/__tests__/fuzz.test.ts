@@ -349,6 +349,9 @@ describe('fuzzed payloads at the socket boundary', () => {
       maxChangesPerPush: 10,
       maxMessageBytes: 50_000,
       maxHttpBufferSize: 200_000,
+      // Hundreds of invalid requests on one socket, on purpose: the violation policy (which
+      // would disconnect it) has its own tests in violations.test.ts.
+      violations: false,
     })
     const bob = await fx.client('bob')
     uids.bob = uuidv7()

@@ -4,6 +4,7 @@ import { deltaContract } from './contract/delta.contract.js'
 import { useContractEnv } from './contract/env.js'
 import { fullContract } from './contract/full.contract.js'
 import { pushContract } from './contract/push.contract.js'
+import { pushBatchContract } from './contract/push-batch.contract.js'
 import { scopeContract } from './contract/scope.contract.js'
 import { servicesContract } from './contract/services.contract.js'
 import { createPgliteDatabase } from './fixtures/databases.js'
@@ -12,6 +13,7 @@ describe('server contract on PGlite', () => {
   const env = useContractEnv(createPgliteDatabase)
   servicesContract(env)
   pushContract(env)
+  pushBatchContract(env)
   fullContract(env)
   deltaContract(env)
   scopeContract(env)

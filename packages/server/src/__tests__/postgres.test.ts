@@ -5,6 +5,7 @@ import { deltaContract } from './contract/delta.contract.js'
 import { useContractEnv } from './contract/env.js'
 import { fullContract } from './contract/full.contract.js'
 import { pushContract } from './contract/push.contract.js'
+import { pushBatchContract } from './contract/push-batch.contract.js'
 import { scopeContract } from './contract/scope.contract.js'
 import { servicesContract } from './contract/services.contract.js'
 import { createPostgresDatabase } from './fixtures/databases.js'
@@ -15,6 +16,7 @@ describe.runIf(hasPostgres)('server contract on PostgreSQL', () => {
   const env = useContractEnv(createPostgresDatabase)
   servicesContract(env)
   pushContract(env)
+  pushBatchContract(env)
   fullContract(env)
   deltaContract(env)
   scopeContract(env)

@@ -35,6 +35,9 @@ describe('socket.io plugin', () => {
       maxMessageBytes: MAX_MESSAGE,
       maxHttpBufferSize: 100_000,
       maxMetadataEntries: 50,
+      // The bad-input test sends two dozen invalid requests on one socket in a row: above the
+      // default violation limit (20 in 10 s), which violations.test.ts covers.
+      violations: { maxViolations: 100 },
     })
   })
   afterAll(async () => {

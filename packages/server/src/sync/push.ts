@@ -1,27 +1,19 @@
 import type { Core } from '../core.js'
 import { toTidesyncError } from '../db/map-error.js'
-import type { TidesyncTx } from '../db/types.js'
 import { TidesyncValidationError } from '../errors.js'
 import type { ChangeOutcome, PushResult } from '../protocol.js'
 import { parseClock, parseDeltas, parseFields, parseUid, resolveModel } from '../validation/records.js'
 import { expectObject, expectString, onlyKeys } from '../validation/shapes.js'
 import { metaToWire } from '../wire/serialize.js'
-import { applyOne } from '../write/apply-one.js'
+import {
+  applyBatch,
+  type BatchItem,
+  type BatchOutcome,
+  fitsBatch,
+  isRejection,
+} from '../write/apply-batch.js'
+import { recordKey } from '../write/current-state.js'
 import type { ChangeRequest } from '../write/staged-change.js'
-
-/** Codes that refuse one change for good; anything else fails the whole push (retry later). */
-const REJECTING = new Set([
-  'BAD_REQUEST',
-  'UNKNOWN_MODEL',
-  'UNKNOWN_METHOD',
-  'UNKNOWN_COLUMN',
-  'INVALID_TYPE',
-  'INVALID_DATE',
-  'FORBIDDEN_KEY',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'PAYLOAD_TOO_LARGE',
-])
 
 const CHANGE_KEYS: Record<string, readonly string[]> = {
   create: ['id', 'model', 'uid', 'op', 'data', 'clock'],
@@ -57,11 +49,14 @@ function parseChange<TCtx>(core: Core<TCtx>, raw: Record<string, unknown>, path:
 }
 
 /**
- * `sync:push`: applies the client's outbox in order, each change in its own transaction with
- * its id recorded per client in that same transaction — a push retried after a lost
- * acknowledgement answers `duplicate` for what was applied and applies the rest once. A change
- * the server refuses for good is `rejected` (the others still apply); a temporary failure
- * fails the whole push (`UNAVAILABLE`), and what was applied before it stays remembered.
+ * `sync:push`: applies the client's outbox in order, in batches of up to
+ * `maxChangesPerTransaction` changes, each batch in one transaction with the ids of its
+ * changes recorded per client in that same transaction (see `applyBatch`) — a push retried
+ * after a lost acknowledgement answers `duplicate` for what was applied and applies the rest
+ * once. A change the server refuses for good (validation, scope, `canWrite`) is `rejected`
+ * alone (validation before any transaction, the others in their own savepoint) and the others
+ * still apply; a temporary failure fails the whole push (`UNAVAILABLE`): the batches committed
+ * before it stay applied and remembered, the failed batch applied nothing.
  */
 export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx): Promise<PushResult> {
   const input = expectObject(request, 'request')
@@ -80,31 +75,61 @@ export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx):
     const change = expectObject(raw, `changes[${i}]`)
     return { change, id: expectString(change.id, `changes[${i}].id`, 200) }
   })
-  const { applied } = core.tables
-  const outcomes: ChangeOutcome[] = []
+  // Validate every change first: a malformed one is rejected without touching the database.
+  const outcomes: Array<ChangeOutcome | undefined> = []
+  const valid: Array<{ index: number; item: BatchItem }> = []
   for (const [i, { change, id }] of raws.entries()) {
     try {
-      const req = parseChange(core, change, `changes[${i}]`)
-      const recordId = async (tx: TidesyncTx) => {
-        const inserted = await tx
-          .insert(applied)
-          .values({ clientId, changeId: id })
-          .onConflictDoNothing()
-          .returning({ changeId: applied.changeId })
-        return inserted.length > 0
-      }
-      const model = core.models.get(req.model.name)!
-      const committed = await applyOne(core, model, req, ctx, recordId)
-      outcomes.push(
-        committed
-          ? { id, status: 'applied', meta: metaToWire(committed.meta), record: committed.after }
-          : { id, status: 'duplicate' },
-      )
+      valid.push({ index: i, item: { id, req: parseChange(core, change, `changes[${i}]`) } })
+      outcomes.push(undefined)
     } catch (error) {
       const mapped = toTidesyncError(error)
-      if (!REJECTING.has(mapped.code)) throw mapped
+      if (!isRejection(mapped)) throw mapped
       outcomes.push({ id, status: 'rejected', error: mapped.toWire() })
     }
   }
-  return { outcomes, serverClock: core.hlc.now() }
+  for (const batch of batches(core as Core, valid, core.limits.maxChangesPerTransaction)) {
+    let results: BatchOutcome[]
+    try {
+      results = await applyBatch(
+        core,
+        clientId,
+        batch.map((b) => b.item),
+        ctx,
+      )
+    } catch (error) {
+      throw toTidesyncError(error)
+    }
+    batch.forEach(({ index, item }, k) => {
+      const result = results[k]!
+      outcomes[index] =
+        result.status === 'applied'
+          ? { id: item.id, status: 'applied', meta: metaToWire(result.metaOf.meta), record: result.record }
+          : result.status === 'duplicate'
+            ? { id: item.id, status: 'duplicate' }
+            : { id: item.id, status: 'rejected', error: result.error.toWire() }
+    })
+  }
+  return { outcomes: outcomes as ChangeOutcome[], serverClock: core.hlc.now() }
+}
+
+/** Consecutive runs of at most `size` changes that can share a transaction (see `fitsBatch`). */
+function batches<T extends { item: BatchItem }>(core: Core, items: T[], size: number): T[][] {
+  const out: T[][] = []
+  let batch: T[] = []
+  let keys = new Set<string>()
+  let ids = new Set<string>()
+  for (const entry of items) {
+    if (batch.length >= size || !fitsBatch(core, entry.item, keys, ids)) {
+      out.push(batch)
+      batch = []
+      keys = new Set()
+      ids = new Set()
+    }
+    batch.push(entry)
+    keys.add(recordKey(entry.item.req.model.name, entry.item.req.uid))
+    ids.add(entry.item.id)
+  }
+  if (batch.length > 0) out.push(batch)
+  return out
 }

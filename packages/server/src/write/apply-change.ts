@@ -1,4 +1,4 @@
-import { and, eq, type SQL, sql } from 'drizzle-orm'
+import { eq, type SQL } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import type { TidesyncTx } from '../db/types.js'
 import { TidesyncError, TidesyncForbiddenError } from '../errors.js'
@@ -7,47 +7,9 @@ import type { ResolvedModel } from '../schema/resolve-models.js'
 import { hlcWallMs } from '../sync/hlc.js'
 import { toWireValue } from '../validation/values.js'
 import { type MetaRow, rowToWire, syntheticMeta } from '../wire/serialize.js'
+import { type CurrentState, lockRecord, readCurrent } from './current-state.js'
 import { PendingChangedError, type PendingRow } from './pending-writes.js'
 import type { ChangeRequest, StagedChange } from './staged-change.js'
-
-/** Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`). */
-export const RECORD_LOCK_CLASS = 0x7473_0001
-export const REVISION_LOCK_CLASS = 0x7473_0002
-
-interface CurrentState {
-  row: Record<string, unknown> | null
-  beforeJson: unknown
-  inScope: boolean
-  meta: MetaRow | null
-}
-
-async function readCurrent(
-  tx: TidesyncTx,
-  core: Core,
-  req: ChangeRequest,
-  scopeSql: SQL | undefined,
-): Promise<CurrentState> {
-  const { model, uid } = req
-  const { meta } = core.tables
-  const [current] = await tx
-    .select({
-      row: model.table,
-      beforeJson: sql`to_jsonb(${sql.identifier(model.tableName)})`,
-      inScope: scopeSql ? sql<boolean>`coalesce((${scopeSql}), false)` : sql<boolean>`true`,
-    })
-    .from(model.table)
-    .where(eq(model.uid, uid))
-  const [metaRow] = await tx
-    .select()
-    .from(meta)
-    .where(and(eq(meta.model, model.name), eq(meta.uid, uid)))
-  return {
-    row: (current?.row as Record<string, unknown> | undefined) ?? null,
-    beforeJson: current?.beforeJson ?? null,
-    inScope: current ? current.inScope === true || (current.inScope as unknown) === 't' : false,
-    meta: metaRow ?? null,
-  }
-}
 
 /**
  * The `updated_at` after a change: the change's wall time, but always past the previous one, so
@@ -74,6 +36,7 @@ function unchanged(
     beforeJson: state.beforeJson,
     before,
     after: before,
+    afterRow: state.row,
     meta,
   }
 }
@@ -84,6 +47,26 @@ export interface StageOptions {
   matchesScope: (record: WireRecord) => boolean
   /** From `core.pending.snapshot`, taken before the transaction (undefined: nothing pending). */
   pending: PendingRow | undefined
+  /**
+   * The record as already read in this transaction, under its lock (a push batch locks and
+   * reads its records at once). Without it, the lock is taken and the record read here.
+   */
+  current?: CurrentState
+  /**
+   * For a create that `insertsNewRow`: the row already inserted, with `RETURNING *` (a push
+   * batch inserts its new records in one statement). Without it, the row is inserted here.
+   */
+  inserted?: Record<string, unknown>
+}
+
+/**
+ * True when `req` is a create that inserts a new row into the record's current state: no row,
+ * and no delete with a newer clock (a create older than the delete does not resurrect it).
+ */
+export function insertsNewRow(req: ChangeRequest, state: CurrentState): boolean {
+  if (req.op !== 'create' || state.row) return false
+  const deletedClock = state.meta?.deletedAt != null ? state.meta.deletedClock : null
+  return !(deletedClock && deletedClock >= req.clock)
 }
 
 /** Puts pending values on the row as read, and on its `to_jsonb` form kept in the change log. */
@@ -115,10 +98,11 @@ export async function stageChange<TCtx>(
 ): Promise<StagedChange> {
   const { model, uid, clock } = req
   const { scopeSql, matchesScope, pending } = options
-  await tx.execute(
-    sql`SELECT pg_advisory_xact_lock(${RECORD_LOCK_CLASS}::int, hashtext(${`${model.name}:${uid}`}))`,
-  )
-  const state = await readCurrent(tx, core as Core, req, scopeSql)
+  let state = options.current
+  if (!state) {
+    await lockRecord(tx, model.name, uid)
+    state = await readCurrent(tx, core as Core, model, uid, scopeSql)
+  }
   if (!(await core.pending.stillCurrent(model, uid, pending))) throw new PendingChangedError()
   const overlaid = state.row !== null && pending !== undefined && Object.keys(pending.values).length > 0
   if (overlaid) applyPending(model, state, pending)
@@ -143,14 +127,15 @@ export async function stageChange<TCtx>(
       const fields = req.fields ?? {}
       if (!state.row) {
         // A create older than the delete that made the tombstone does not resurrect the record.
-        if (isTombstone && state.meta!.deletedClock && state.meta!.deletedClock >= clock) {
-          return unchanged(req, state, before, core as Core)
-        }
-        const inserted = await tx
-          .insert(model.table)
-          .values({ ...fields, uid })
-          .returning()
-        after = inserted[0] as Record<string, unknown>
+        if (!insertsNewRow(req, state)) return unchanged(req, state, before, core as Core)
+        after =
+          options.inserted ??
+          ((
+            await tx
+              .insert(model.table)
+              .values({ ...fields, uid })
+              .returning()
+          )[0] as Record<string, unknown>)
         const clocks: Record<string, string> = {}
         for (const key of Object.keys(fields))
           if (key !== 'uid' && !model.counters.has(key)) clocks[key] = clock
@@ -222,6 +207,7 @@ export async function stageChange<TCtx>(
     beforeJson: state.beforeJson,
     before,
     after: afterWire,
+    afterRow: after,
     meta: meta!,
     deferredDeltas,
   }

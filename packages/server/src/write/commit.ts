@@ -34,7 +34,29 @@ export async function commitChanges<T>(
     after: c.after,
     meta: c.meta,
   }))
-  const written = committed.filter((c) => c.status === 'written')
-  if (written.length > 0) await core.publish(written)
+  for (const run of distinctRuns(committed.filter((c) => c.status === 'written'))) await core.publish(run)
   return { result, committed }
+}
+
+/**
+ * Splits changes, in order, into runs that name each record once: a live push lists upserts
+ * and deletes apart, so two changes of one record in one message would lose their order (a
+ * delete and a re-create). Separate messages arrive in order, as separate commits would.
+ */
+function distinctRuns(changes: CommittedChange[]): CommittedChange[][] {
+  const runs: CommittedChange[][] = []
+  let run: CommittedChange[] = []
+  let seen = new Set<string>()
+  for (const change of changes) {
+    const key = `${change.model}:${change.uid}`
+    if (seen.has(key)) {
+      runs.push(run)
+      run = []
+      seen = new Set()
+    }
+    seen.add(key)
+    run.push(change)
+  }
+  if (run.length > 0) runs.push(run)
+  return runs
 }

@@ -68,6 +68,12 @@ export interface PendingWrites {
   ): Promise<void>
   /** Called once a delete of the row committed. */
   afterCommitDelete?(model: ResolvedModel<unknown>, uid: string): Promise<void>
+  /**
+   * True when a write of the model's rows may leave state outside the transaction (buffered
+   * values, deferred deltas, a new mark token). Such a record is written at most once per
+   * transaction: a second write in the same transaction would not see the first.
+   */
+  defersWrites(model: ResolvedModel<unknown>): boolean
   /** Uids of the model that may have pending state (reads must look at them whatever the filter). */
   pendingUids(model: ResolvedModel<unknown>): Promise<string[]>
   /** The pending state of rows, by uid (rows without any have no entry). Outside transactions only. */
@@ -111,6 +117,10 @@ export class DirectWrites implements PendingWrites {
     fields: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
     return updateRow(tx, model, uid, fields)
+  }
+
+  defersWrites(): boolean {
+    return false
   }
 
   async pendingUids(): Promise<string[]> {

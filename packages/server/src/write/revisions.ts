@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { rowsOf, type TidesyncTx } from '../db/types.js'
-import { REVISION_LOCK_CLASS } from './apply-change.js'
+import { REVISION_LOCK_CLASS } from './current-state.js'
 import type { StagedChange } from './staged-change.js'
 
 /**
@@ -12,13 +12,14 @@ import type { StagedChange } from './staged-change.js'
  * per-model advisory lock taken here is held until commit, so revisions of one model commit in
  * order: whatever a reader sees up to revision N is complete. It is taken last, after all the
  * transaction's work, so it is held only for these few statements.
+ *
+ * One record may be staged more than once (a push batch holding a create and then an update of
+ * it): each change gets its own revision and change-log entry, in the order staged, and the
+ * metadata row keeps the last.
  */
 export async function writeRevisions(core: Core, tx: TidesyncTx, staged: StagedChange[]): Promise<void> {
   const written = staged.filter((change) => change.status === 'written')
   if (written.length === 0) return
-  if (new Set(written.map((c) => `${c.model.name}:${c.uid}`)).size !== written.length) {
-    throw new Error('writeRevisions: a record was staged twice in one transaction')
-  }
   const { revSeq } = core.tables
   const models = [...new Set(written.map((c) => c.model.name))].sort()
   for (const model of models) {
@@ -44,9 +45,12 @@ const CHUNK = 1000
 
 async function writeChunk(core: Core, tx: TidesyncTx, written: StagedChange[]): Promise<void> {
   const { meta, changes } = core.tables
+  // One row per record (an upsert may not touch a row twice): the last change of each wins.
+  const last = new Map<string, StagedChange>()
+  for (const c of written) last.set(`${c.model.name}:${c.uid}`, c)
   await tx
     .insert(meta)
-    .values(written.map((c) => ({ ...c.meta, model: c.model.name, uid: c.uid })))
+    .values([...last.values()].map((c) => ({ ...c.meta, model: c.model.name, uid: c.uid })))
     .onConflictDoUpdate({
       target: [meta.model, meta.uid],
       set: {

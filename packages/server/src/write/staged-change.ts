@@ -31,6 +31,11 @@ export interface StagedChange {
   before: WireRecord | null
   /** The record after the change; null when it is deleted. */
   after: WireRecord | null
+  /**
+   * The row after the change as the database returned it (drizzle property names), when it was
+   * written (a batch carries it to the record's next change instead of reading the row again).
+   */
+  afterRow?: Record<string, unknown> | null
   /** The metadata to store (its `rev` is replaced when the change is written). */
   meta: MetaRow
   /** Counter deltas to hand to the write buffer once the transaction committed. */

@@ -52,6 +52,10 @@ export class WriteBufferWrites implements PendingWrites {
     return model.buffered || model.counters.size > 0
   }
 
+  defersWrites(model: ResolvedModel<unknown>): boolean {
+    return this.overlays(model)
+  }
+
   private async mark(model: ResolvedModel<unknown>, uid: string): Promise<void> {
     const token = `${this.now()}-${this.node}-${++this.sequence}`
     await this.ipc.hset(this.trackKey(model), { [uid]: token })

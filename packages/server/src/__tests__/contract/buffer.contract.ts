@@ -211,5 +211,52 @@ export function bufferContract(env: () => ContractEnv): void {
       expect((await stored(uid))!.owner_id).toBe('bob')
       await check()
     })
+
+    it('a push that changes the same records many times applies each change once (records repeat across transactions)', async () => {
+      const { t, buffer, push } = await setup({ buffered: true })
+      const uids = [uuidv7(), uuidv7(), uuidv7()]
+      const changes: Change[] = []
+      for (const [k, uid] of uids.entries()) {
+        const clock = (n: number) => clientClock(Date.UTC(2026, 0, 1) + k * 100 + n, 'a')
+        changes.push({
+          id: `${k}-c`,
+          model: 'todos',
+          uid,
+          op: 'create',
+          data: { ownerId: 'u1', title: `t${k}` },
+          clock: clock(0),
+        })
+        for (let n = 1; n <= 4; n++)
+          changes.push({
+            id: `${k}-i${n}`,
+            model: 'todos',
+            uid,
+            op: 'increment',
+            deltas: { likes: n },
+            clock: clock(n),
+          })
+        changes.push({
+          id: `${k}-u`,
+          model: 'todos',
+          uid,
+          op: 'update',
+          patch: { title: `edited ${k}` },
+          clock: clock(9),
+        })
+      }
+      const first = await push('phone', changes)
+      expect(first.outcomes.map(statusOf)).toEqual(changes.map(() => 'applied'))
+      const retry = await push('phone', changes)
+      expect(retry.outcomes.map(statusOf)).toEqual(changes.map(() => 'duplicate'))
+      const overlaid = await t.services.todos!.findMany({}, {})
+      expect(overlaid.map((r) => [r.record.title, r.record.likes]).sort()).toEqual([
+        ['edited 0', 10],
+        ['edited 1', 10],
+        ['edited 2', 10],
+      ])
+      await buffer.flush()
+      for (const uid of uids)
+        expect(await stored(uid)).toMatchObject({ likes: 10, title: expect.stringMatching(/^edited/) })
+    })
   })
 }
