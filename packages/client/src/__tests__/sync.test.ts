@@ -297,6 +297,30 @@ describe('sync with a real server', () => {
     expect((await serverTodos(p)).map((row) => [row.title, row.likes])).toEqual([['before reload', 4]])
   })
 
+  it('keeps lastSyncedAt across a reload: shown before any sync', async () => {
+    const p = project()
+    const dbName = `last-synced-${p}`
+    const first = testClient(server, { dbName })
+    const sub = first.collection('todos').find$({ projectId: p }).subscribe()
+    await settle(first)
+    const syncedAt = first.status.lastSyncedAt
+    expect(syncedAt).toBeInstanceOf(Date)
+    sub.unsubscribe()
+    await first.close()
+
+    // Offline: no sync can happen, yet the time of the last one is known at once.
+    const second = track(testClient(server, { dbName, online: false }))
+    await second.ready
+    expect(second.status.online).toBe(false)
+    expect(second.status.lastSyncedAt).toBeInstanceOf(Date)
+    expect(second.status.lastSyncedAt!.getTime()).toBe(syncedAt!.getTime())
+
+    // A fresh database has never synced.
+    const fresh = track(testClient(server, { online: false }))
+    await fresh.ready
+    expect(fresh.status.lastSyncedAt).toBeNull()
+  })
+
   it('lets two tabs on one database push each change exactly once', async () => {
     const p = project()
     const dbName = `tabs-${p}`

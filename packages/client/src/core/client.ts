@@ -14,6 +14,7 @@ import { live } from './live/query.js'
 import { type ModelInfo, readSchema } from './schema/model.js'
 import { StatusStore } from './status.js'
 import type { BackoffOptions } from './sync/backoff.js'
+import { loadLastSyncedAt } from './sync/last-synced.js'
 import { SyncEngine } from './sync/sync-engine.js'
 import type { TidesyncSocket } from './sync/transport.js'
 import type { Clock, Logger, ModelName, ModelOptions, Schema, SyncStatus, Timers } from './types.js'
@@ -220,6 +221,9 @@ export class TidesyncClient<S extends Schema = Schema> {
       chunkSize: options.chunkSize ?? 1000,
     }
     await repairMetadata(ctx)
+    // The last complete sync of an earlier session: shown at once, before any sync (or offline).
+    const lastSyncedAt = await loadLastSyncedAt(db)
+    if (lastSyncedAt && !this.statusStore.value.lastSyncedAt) this.statusStore.patch({ lastSyncedAt })
     const socket =
       options.socket ??
       (io(options.url!, {

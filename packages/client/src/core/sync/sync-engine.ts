@@ -9,6 +9,7 @@ import type { NormalizedWhere } from '../where.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
 import type { SyncDeps } from './deps.js'
 import { buildMetadata, fullSync } from './full-sync.js'
+import { saveLastSyncedAt } from './last-synced.js'
 import { LiveInbox } from './live-inbox.js'
 import { pullSubset } from './pull.js'
 import { type PushReport, pushOutbox } from './push.js'
@@ -279,7 +280,10 @@ export class SyncEngine {
     if (failed) this.scheduleRetry()
     else {
       this.backoff.reset()
-      this.status.patch({ lastSyncedAt: new Date(this.ctx.clock.now()) })
+      const syncedAt = new Date(this.ctx.clock.now())
+      this.status.patch({ lastSyncedAt: syncedAt })
+      // Kept in the local database, so that the next start shows it before any sync.
+      await saveLastSyncedAt(this.ctx, syncedAt)
     }
     for (const error of errors)
       if (error instanceof TidesyncServerError && error.operation === 'sync:push') this.errors$.next(error)
