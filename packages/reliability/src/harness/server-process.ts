@@ -1,0 +1,268 @@
+/**
+ * A tidesync server as a real process: socket.io on 127.0.0.1, tidesync installed with the
+ * write buffer, on PostgreSQL (node-postgres pool) and the IPC driver the test chose. Started by
+ * `startServerProcess` (child_process.fork) or, for the cluster driver, as a node:cluster worker
+ * of `cluster-primary.ts`. Configured by the RELIABILITY_SERVER env var (a `ServerConfig`).
+ *
+ * It answers the test's requests (stats, flush, close, arm a crash) over the process channel.
+ * The only instrumentation is `instrumentIpc`, which watches (never changes) the IPC calls of the
+ * write buffer so that an armed crash can happen at an exact point of a flush.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createIpc, type Ipc, type IpcOptions, type WithLockOptions } from '@tidesync/ipc'
+import { ensureSchema, installTidesync, type Logger } from '@tidesync/server'
+import { createWriteBuffer } from '@tidesync/write-buffer'
+import { sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import pg from 'pg'
+import { Server } from 'socket.io'
+import { isRel, type Report, type Request, type ServerConfig, type ServerStats } from './messages.js'
+import { ITEMS_DDL, items } from './schema.js'
+
+const config = JSON.parse(process.env.RELIABILITY_SERVER ?? 'null') as ServerConfig | null
+if (!config) throw new Error('RELIABILITY_SERVER is not set')
+
+const send = (message: Report) => process.send?.(message)
+
+const logs: string[] = []
+let logCount = 0
+const record =
+  (level: string) =>
+  (message: string, ...meta: unknown[]) => {
+    logCount++
+    if (logs.length < 50) {
+      const detail = meta
+        .map((m) => (m instanceof Error ? explain(m) : ''))
+        .filter(Boolean)
+        .join(' ')
+      logs.push(`${new Date().toISOString()} ${level} ${message} ${detail}`.trim())
+    }
+  }
+const logger: Logger = { debug() {}, info() {}, warn: record('warn'), error: record('error') }
+
+process.on('unhandledRejection', (error) => record('unhandledRejection')(String(error), error))
+
+/** Armed crash points (see `Request` 'arm'). */
+let crashInFlush = false
+
+/**
+ * Watches the write buffer's IPC calls. While a flush holds its lock (`withLock` on a
+ * `wb:lock:` key) and the flush deletes its in-flight keys (after its database commit), an
+ * armed crash SIGKILLs this process: it dies holding the lock, with the batch committed but
+ * still in flight.
+ */
+function instrumentIpc(ipc: Ipc): Ipc {
+  let flushLocks = 0
+  return new Proxy(ipc, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      if (property === 'withLock') {
+        return (key: string, ttl: number, fn: () => unknown, options?: WithLockOptions) => {
+          if (!key.startsWith('wb:lock:')) return target.withLock(key, ttl, fn, options)
+          return target.withLock(
+            key,
+            ttl,
+            async () => {
+              flushLocks++
+              try {
+                return await fn()
+              } finally {
+                flushLocks--
+              }
+            },
+            options,
+          )
+        }
+      }
+      if (property === 'del') {
+        return (...keys: string[]) => {
+          if (crashInFlush && flushLocks > 0 && keys.some((key) => key.startsWith('wb:F:'))) {
+            process.kill(process.pid, 'SIGKILL')
+          }
+          return target.del(...keys)
+        }
+      }
+      return value.bind(target)
+    },
+  })
+}
+
+async function main(cfg: ServerConfig): Promise<void> {
+  const pool = new pg.Pool({
+    connectionString: cfg.databaseUrl,
+    max: 8,
+    connectionTimeoutMillis: cfg.pgConnectTimeoutMs ?? 3000,
+  })
+  // A client whose server went away must not crash the process. node-postgres re-emits errors of
+  // idle clients on the pool, but a client checked out between two queries (inside a transaction
+  // that awaits the IPC store) emits 'error' on itself, and without a listener that kills the
+  // process (every server died when PostgreSQL restarted: see docs/reliability.md). So every
+  // client gets a listener for its whole life.
+  pool.on('error', (error) => record('pool')(`idle PostgreSQL client error: ${error.message}`))
+  pool.on('connect', (client) =>
+    client.on('error', (error) => record('pool')(`PostgreSQL client error: ${error.message}`)),
+  )
+  const db = drizzle(pool)
+  // Schema set-up only when it is missing, as a migration step would: `ensureSchema` on a
+  // database that other servers are writing to deadlocks with their pushes (see
+  // src/repro/ensure-schema-deadlock.ts), so a restarted server does not run it again.
+  const present = await db.execute(
+    sql`SELECT to_regclass('public.tidesync_applied_at') IS NOT NULL AND to_regclass('public.items') IS NOT NULL AS ok`,
+  )
+  if (!(present.rows[0] as { ok?: boolean } | undefined)?.ok) {
+    await ensureSchema(db)
+    await db.execute(sql.raw(ITEMS_DDL))
+  }
+
+  const rawIpc = await createIpc({ ...cfg.ipc, logger } as IpcOptions)
+  const ipc = instrumentIpc(rawIpc)
+  let flushes = 0
+  let lastFlushAt = 0
+  let lastCheckpointStartAt = 0
+  let pendingCheckpointStart = 0
+  let bufferErrors = 0
+  const buffer = createWriteBuffer({
+    ipc,
+    databases: { default: db },
+    tables: [items],
+    flushInterval: cfg.writeBuffer.flushInterval,
+    maxBackoffMs: cfg.writeBuffer.maxBackoffMs,
+    checkpointPath: cfg.writeBuffer.checkpointPath,
+    checkpointInterval: cfg.writeBuffer.checkpointInterval ?? 30_000,
+    durability: cfg.writeBuffer.durability ?? 'checkpoint',
+    handleSignals: false,
+    lockWaitMs: 20_000,
+    lockTtlSeconds: cfg.writeBuffer.lockTtlSeconds,
+    logger,
+    onError: (error) => {
+      bufferErrors++
+      record('buffer')(`${error.code}: ${error.message}`)
+    },
+  })
+  buffer.on('flush', () => {
+    flushes++
+    lastFlushAt = Date.now()
+  })
+  buffer.on('checkpointStart', () => {
+    pendingCheckpointStart = Date.now()
+  })
+  buffer.on('checkpoint', () => {
+    lastCheckpointStartAt = pendingCheckpointStart
+  })
+  await buffer.ready
+
+  const http = createServer()
+  const maxHttpBufferSize = cfg.maxHttpBufferSize ?? 1e6
+  const io = new Server(http, { maxHttpBufferSize, transports: ['websocket'] })
+  let serverDisconnects = 0
+  io.on('connection', (socket) => {
+    socket.on('disconnect', (reason) => {
+      if (reason === 'server namespace disconnect') serverDisconnects++
+    })
+  })
+  const tidesync = await installTidesync(io, {
+    db,
+    ipc,
+    writeBuffer: buffer,
+    models: { items: { table: items, counters: ['likes'] } },
+    logger,
+    maxMessageBytes: cfg.maxMessageBytes,
+    syncLockWaitMs: cfg.syncLockWaitMs,
+    syncLockTtlSeconds: cfg.syncLockTtlSeconds,
+  })
+  await new Promise<void>((resolve) => http.listen(cfg.port, '127.0.0.1', resolve))
+  const port = (http.address() as AddressInfo).port
+
+  /** Counts what the buffer holds in the store: hash fields and list items under P: and F:. */
+  const pendingWrites = async (): Promise<number> => {
+    let total = 0
+    for (const key of [...(await rawIpc.keys('wb:P:')), ...(await rawIpc.keys('wb:F:'))]) {
+      const type = await rawIpc.type(key)
+      if (type === 'hash') total += Object.keys(await rawIpc.hgetall(key)).length
+      else if (type === 'list') total += await rawIpc.llen(key)
+    }
+    return total
+  }
+
+  const stats = async (gc: boolean): Promise<ServerStats> => {
+    if (gc) (globalThis as { gc?: () => void }).gc?.()
+    const memory = process.memoryUsage()
+    return {
+      pid: process.pid,
+      heapUsed: memory.heapUsed,
+      rss: memory.rss,
+      flushes,
+      lastFlushAt,
+      lastCheckpointStartAt,
+      bufferErrors,
+      logs: [...logs],
+      logCount,
+      pendingWrites: await pendingWrites().catch(() => -1),
+      sockets: io.of('/').sockets.size,
+      serverDisconnects,
+    }
+  }
+
+  const close = async () => {
+    await tidesync.close()
+    io.disconnectSockets(true)
+    await new Promise<void>((resolve) => io.close(() => resolve()))
+    await buffer.close().catch((error) => record('close')(`final flush failed: ${(error as Error).message}`))
+    await rawIpc.close()
+    await pool.end()
+  }
+
+  process.on('message', (message: unknown) => {
+    if (!isRel(message)) return
+    const request = message as Request
+    const reply = (result: unknown, error?: unknown) =>
+      send({
+        rel: true,
+        type: 'reply',
+        id: request.id,
+        result,
+        error: error === undefined ? undefined : String((error as Error)?.message ?? error),
+      })
+    const run = async (): Promise<unknown> => {
+      switch (request.type) {
+        case 'stats':
+          return stats(request.gc === true)
+        case 'flush':
+          await buffer.flush()
+          return await stats(false)
+        case 'arm':
+          crashInFlush = true
+          return null
+        case 'close':
+          await close()
+          return null
+      }
+    }
+    run().then(
+      (result) => {
+        reply(result)
+        if (request.type === 'close') setImmediate(() => process.exit(0))
+      },
+      (error) => reply(null, error),
+    )
+  })
+  send({ rel: true, type: 'ready', port, pid: process.pid })
+}
+
+/** An error and its causes, one per line. */
+function explain(error: unknown): string {
+  const lines: string[] = []
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const e = current as Error & { code?: string }
+    lines.push(`${e.name}: ${e.message}${e.code ? ` [${e.code}]` : ''}`)
+    current = e.cause
+  }
+  return lines.join('\n  caused by ')
+}
+
+main(config).catch((error: Error) => {
+  send({ rel: true, type: 'fatal', error: `${explain(error)}\n${error.stack ?? ''}` })
+  setTimeout(() => process.exit(1), 50)
+})
