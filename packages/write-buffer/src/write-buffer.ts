@@ -14,6 +14,7 @@ import { ensureSchema, readWatermarks } from './flush/batch-ledger.js'
 import { type FlushContext, flushTable } from './flush/flusher.js'
 import type { Executor } from './flush/sql-util.js'
 import { GroupCommit } from './group-commit.js'
+import { guardPgPool } from './guard-pg-pool.js'
 import { connectionOf, KeyLayout, newBatchId } from './keys.js'
 import { DefaultLogger } from './logger.js'
 import { BaseCache } from './read/base-cache.js'
@@ -107,6 +108,7 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     }
     this.ipc = options.ipc
     this.logger = options.logger ?? DefaultLogger
+    for (const db of Object.values(options.databases)) guardPgPool(db, this.logger)
     this.now = options.now ?? Date.now
     this.settings = {
       flushInterval: positive(options.flushInterval, 5000, 'flushInterval'),

@@ -95,26 +95,12 @@ async function main(cfg: ServerConfig): Promise<void> {
     max: 8,
     connectionTimeoutMillis: cfg.pgConnectTimeoutMs ?? 3000,
   })
-  // A client whose server went away must not crash the process. node-postgres re-emits errors of
-  // idle clients on the pool, but a client checked out between two queries (inside a transaction
-  // that awaits the IPC store) emits 'error' on itself, and without a listener that kills the
-  // process (every server died when PostgreSQL restarted: see docs/reliability.md). So every
-  // client gets a listener for its whole life.
-  pool.on('error', (error) => record('pool')(`idle PostgreSQL client error: ${error.message}`))
-  pool.on('connect', (client) =>
-    client.on('error', (error) => record('pool')(`PostgreSQL client error: ${error.message}`)),
-  )
+  // No 'error' listeners of our own on the pool: createWriteBuffer and installTidesync attach
+  // them (a lost connection must not end the process; see finding 6 in docs/reliability.md).
   const db = drizzle(pool)
-  // Schema set-up only when it is missing, as a migration step would: `ensureSchema` on a
-  // database that other servers are writing to deadlocks with their pushes (see
-  // src/repro/ensure-schema-deadlock.ts), so a restarted server does not run it again.
-  const present = await db.execute(
-    sql`SELECT to_regclass('public.tidesync_applied_at') IS NOT NULL AND to_regclass('public.items') IS NOT NULL AS ok`,
-  )
-  if (!(present.rows[0] as { ok?: boolean } | undefined)?.ok) {
-    await ensureSchema(db)
-    await db.execute(sql.raw(ITEMS_DDL))
-  }
+  // Every server runs ensureSchema at start-up, also while the others take writes (finding 1).
+  await ensureSchema(db)
+  await db.execute(sql.raw(ITEMS_DDL))
 
   const rawIpc = await createIpc({ ...cfg.ipc, logger } as IpcOptions)
   const ipc = instrumentIpc(rawIpc)

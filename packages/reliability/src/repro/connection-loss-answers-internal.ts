@@ -9,6 +9,11 @@
  * errno); that error replaces the first one, and `toTidesyncError`
  * (packages/server/src/db/map-error.ts) finds no code on it or its causes.
  *
+ * Fixed: `toTidesyncError` maps node-postgres connection-loss errors without a code
+ * ("Connection terminated", "not queryable", the pool's connect timeout), anywhere in the cause
+ * chain, to UNAVAILABLE. This script now exits 0; server tests: src/__tests__/map-error.test.ts and
+ * src/__tests__/postgres-faults.test.ts.
+ *
  * Run: npx tsx --conditions=source src/repro/connection-loss-answers-internal.ts   (needs PostgreSQL)
  * Exit code 1 = bug reproduced, 0 = fixed.
  */

@@ -10,6 +10,10 @@
  * victim is ensureSchema, the starting server crashes; under steady traffic it does so on every
  * attempt (seen in src/faults/server-kill.test.ts before the harness stopped calling it).
  *
+ * Fixed: ensureSchema looks every object up first (`to_regclass`) and runs no DDL when all
+ * exist; a missing object is created in its own short transaction (advisory lock, one table lock
+ * at most). This script now exits 0; server test: src/__tests__/postgres-faults.test.ts.
+ *
  * Run: npx tsx --conditions=source src/repro/ensure-schema-deadlock.ts   (needs PostgreSQL)
  * Exit code 1 = bug reproduced, 0 = fixed.
  */

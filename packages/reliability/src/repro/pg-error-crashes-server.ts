@@ -11,6 +11,9 @@
  * READMEs (and the demo) should show `pool.on('connect', (c) => c.on('error', log))`; the
  * libraries could also attach it themselves through drizzle's `db.$client` when it is a pg Pool.
  *
+ * Fixed: `createTidesync` (and `createWriteBuffer`) now attach these listeners to the pool behind
+ * `db.$client`; the child below has no listener of its own and creates the sync service only.
+ *
  * The scenario runs in a child process (it is expected to die); the connection is cut with
  * pg_terminate_backend, like a restart does.
  *
@@ -19,17 +22,22 @@
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { createIpc } from '@tidesync/ipc'
+import { createTidesync, noopLogger } from '@tidesync/server'
 import { createTestDatabase } from '@tidesync/test-env'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
+import { items } from '../harness/schema.js'
 
 const out = (line: string) => process.stdout.write(`${line}\n`)
 
 if (process.argv[2] === 'child') {
   const url = process.argv[3]!
   const pool = new pg.Pool({ connectionString: url, max: 2 })
-  pool.on('error', () => {}) // what apps usually do: idle clients are covered
+  // No listener of the app's own: creating the sync service must be enough.
   const db = drizzle(pool)
+  const ipc = await createIpc({ driver: 'memory' })
+  createTidesync({ db, ipc, models: { items: { table: items } }, logger: noopLogger })
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
   await db
@@ -40,6 +48,8 @@ if (process.argv[2] === 'child') {
     })
     .catch(() => undefined)
   await admin.end()
+  await ipc.close()
+  await pool.end()
   out('child: survived')
   process.exit(0)
 } else {
