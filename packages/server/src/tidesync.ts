@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { guardPgPool } from '@tidesync/write-buffer'
 import { lt, sql } from 'drizzle-orm'
 import type { Core, Limits } from './core.js'
 import { toTidesyncError } from './db/map-error.js'
@@ -93,6 +94,8 @@ export function createTidesync<TCtx = AuthContext>(
   transport: { socketLimit?: number } = {},
 ): Tidesync<TCtx> {
   const logger = options.logger ?? defaultLogger
+  // A lost PostgreSQL connection must fail its query, not end the process.
+  guardPgPool(options.db, logger)
   const now = options.now ?? Date.now
   const keyPrefix = options.keyPrefix ?? 'tidesync:'
   const models = resolveModels(options.models, options.writeBuffer !== undefined)

@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { ChangesPush, ErrorCode, Reply } from '../protocol.js'
 import { clientClock } from './fixtures/clock.js'
+import { todos } from './fixtures/schema.js'
 import { type SocketFixture, startSocketFixture, type TestClient } from './fixtures/socket-server.js'
 
 const MAX_MESSAGE = 20_000
@@ -461,5 +462,135 @@ describe('socket.io plugin', () => {
     expect(
       (await request<unknown[]>(fresh, 'service', { model: 'todos', method: 'findMany', args: {} })).result,
     ).toHaveLength(1)
+  })
+})
+
+describe('socket.io plugin with a write buffer', () => {
+  let fx: SocketFixture
+  beforeAll(async () => {
+    fx = await startSocketFixture({
+      writeBuffer: true,
+      models: {
+        todos: {
+          table: todos,
+          buffered: true,
+          counters: ['likes'],
+          scope: (ctx) => (ctx.userId ? { ownerId: ctx.userId } : undefined),
+          canWrite: (_ctx, record, { op }) =>
+            op === 'delete' || (!String(record.title).startsWith('nope') && Number(record.likes) <= 100),
+        },
+      },
+    })
+  })
+  afterAll(async () => {
+    await fx?.close()
+  })
+
+  it('a push refused by scope or canWrite never reaches the buffer, another client, or the table at the next flush', async () => {
+    const alice = await fx.client('alice')
+    const bob = await fx.client('bob')
+    const admin = await fx.client('admin')
+    const mine = uuidv7()
+    const bobs = uuidv7()
+    const create = async (socket: TestClient, uid: string, ownerId: string, title: string) =>
+      expect(
+        (
+          await request(socket, 'service', {
+            model: 'todos',
+            method: 'create',
+            args: { uid, data: { ownerId, title } },
+          })
+        ).error,
+      ).toBeUndefined()
+    await create(alice, mine, 'alice', 'mine')
+    await create(bob, bobs, 'bob', 'bobs')
+    const seen = { bob: collect(bob), admin: collect(admin) }
+    for (const socket of [bob, admin]) {
+      expect((await request(socket, 'subscribe', { model: 'todos' })).error).toBeUndefined()
+    }
+    const clock = () => clientClock(Date.now(), 'alice')
+    const pushed = await request<{ outcomes: Array<{ status: string; error?: { code: ErrorCode } }> }>(
+      alice,
+      'sync:push',
+      {
+        clientId: 'alice-phone',
+        changes: [
+          { id: '1', model: 'todos', uid: bobs, op: 'update', patch: { title: 'pwned' }, clock: clock() },
+          { id: '2', model: 'todos', uid: bobs, op: 'increment', deltas: { likes: 9 }, clock: clock() },
+          {
+            id: '3',
+            model: 'todos',
+            uid: mine,
+            op: 'update',
+            patch: { ownerId: 'bob', title: 'planted' },
+            clock: clock(),
+          },
+          {
+            id: '4',
+            model: 'todos',
+            uid: mine,
+            op: 'update',
+            patch: { title: 'nope, planted' },
+            clock: clock(),
+          },
+          { id: '5', model: 'todos', uid: mine, op: 'increment', deltas: { likes: 500 }, clock: clock() },
+        ],
+      },
+    )
+    expect(pushed.result!.outcomes.map((o) => o.error?.code)).toEqual(Array(5).fill('FORBIDDEN'))
+    for (const args of [
+      { uid: bobs, patch: { title: 'pwned' } },
+      { uid: mine, patch: { ownerId: 'bob', title: 'planted' } },
+      { uid: mine, patch: { title: 'nope, planted' } },
+    ]) {
+      expect((await request(alice, 'service', { model: 'todos', method: 'update', args })).error?.code).toBe(
+        'FORBIDDEN',
+      )
+    }
+    // An accepted change (pending in the buffer) is the barrier: everything before it was fanned out.
+    const barrier = await request(alice, 'sync:push', {
+      clientId: 'alice-phone',
+      changes: [{ id: '6', model: 'todos', uid: mine, op: 'update', patch: { done: true }, clock: clock() }],
+    })
+    expect(barrier.error).toBeUndefined()
+    await until(() => seen.admin.some((p) => p.upserts.some((u) => u.record.uid === mine)))
+    expect(JSON.stringify(seen)).not.toMatch(/pwned|planted/)
+    expect(seen.bob).toEqual([])
+    expect(seen.admin.flatMap((p) => p.upserts.map((u) => u.record))).toEqual([
+      expect.objectContaining({ uid: mine, ownerId: 'alice', title: 'mine', likes: 0, done: true }),
+    ])
+
+    const check = async () => {
+      const bobsView = await request<Array<{ record: Record<string, unknown> }>>(bob, 'service', {
+        model: 'todos',
+        method: 'findMany',
+        args: {},
+      })
+      expect(bobsView.result!.map((r) => r.record)).toEqual([
+        expect.objectContaining({ uid: bobs, ownerId: 'bob', title: 'bobs', likes: 0 }),
+      ])
+      const pull = await request<{ upserts: Array<{ record: Record<string, unknown> }> }>(bob, 'sync:pull', {
+        model: 'todos',
+        checkpoint: '0',
+      })
+      expect(pull.result!.upserts.map((u) => u.record.uid)).toEqual([bobs])
+      const all = await request<Array<{ record: Record<string, unknown> }>>(admin, 'service', {
+        model: 'todos',
+        method: 'findMany',
+        args: {},
+      })
+      expect(JSON.stringify(all.result)).not.toMatch(/pwned|planted/)
+      expect(all.result!.map((r) => r.record.likes)).toEqual([0, 0])
+    }
+    await check()
+    await fx.buffer!.flush()
+    const rows = await fx.database.db.execute(
+      'SELECT owner_id, title, likes, done FROM todos ORDER BY owner_id',
+    )
+    expect(rows.rows).toEqual([
+      { owner_id: 'alice', title: 'mine', likes: 0, done: true },
+      { owner_id: 'bob', title: 'bobs', likes: 0, done: false },
+    ])
+    await check()
   })
 })

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm'
 import { v7 as uuidv7 } from 'uuid'
 import type { Core } from '../core.js'
+import { toTidesyncError } from '../db/map-error.js'
 import { TidesyncError } from '../errors.js'
 import type { Hlc, JsonValue, RecordWithMeta, Tombstone, Uid, Where } from '../protocol.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
@@ -48,7 +49,7 @@ export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<
     return toTombstone(change.meta)
   }
 
-  return {
+  const service: ModelService<TCtx> = {
     async findUnique(args, ctx) {
       const input = expectObject(args, 'args')
       onlyKeys(input, ['uid'], 'args')
@@ -111,4 +112,22 @@ export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<
       return result
     },
   }
+  return mapErrors(service)
+}
+
+/** Every method throws a `TidesyncError` (database errors mapped: constraint, unavailable...). */
+function mapErrors<TCtx>(service: ModelService<TCtx>): ModelService<TCtx> {
+  const mapped = {} as Record<string, unknown>
+  for (const [name, method] of Object.entries(service) as Array<
+    [string, (args: unknown, ctx: TCtx) => Promise<unknown>]
+  >) {
+    mapped[name] = async (args: unknown, ctx: TCtx) => {
+      try {
+        return await method(args, ctx)
+      } catch (error) {
+        throw toTidesyncError(error)
+      }
+    }
+  }
+  return mapped as unknown as ModelService<TCtx>
 }

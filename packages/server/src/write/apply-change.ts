@@ -83,8 +83,13 @@ function applyPending(model: ResolvedModel<unknown>, state: CurrentState, pendin
  * Applies one change inside `tx`, holding the record's advisory lock until commit:
  * per-field last-write-wins by HLC for create/update, delete always wins (a tombstone stays),
  * counters add deltas. Checks scope (before and after) and `canWrite`; any refusal throws, which
- * rolls the whole transaction back. The metadata and change log are written by
- * `writeRevisions`, after every change of the transaction is staged.
+ * rolls the whole transaction back (or the change's savepoint). The metadata and change log are
+ * written by `writeRevisions`, after every change of the transaction is staged.
+ *
+ * Nothing is written to the write buffer here: writes it takes (counter deltas, updates of a
+ * `buffered` model) are returned as `deferredDeltas` / `deferredFields`, and `commitChanges`
+ * hands them over once the transaction committed, so a refused or rolled-back change never
+ * reaches it.
  *
  * The record's pending write-buffer state was read before the transaction (reading it may read
  * the database); under the lock it is confirmed unchanged, else `PendingChangedError` (retry).
@@ -121,6 +126,7 @@ export async function stageChange<TCtx>(
   let meta: MetaRow
   let op: 'upsert' | 'delete' = 'upsert'
   let deferredDeltas: Record<string, number> | undefined
+  let deferredFields: Record<string, unknown> | undefined
 
   switch (req.op) {
     case 'create': {
@@ -146,7 +152,7 @@ export async function stageChange<TCtx>(
       // Create of an existing uid is an upsert: merge like an update (counters keep their value).
       const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall)
       if (!merged) return unchanged(req, state, before, core as Core)
-      ;({ after, meta } = merged)
+      ;({ after, meta, deferredFields } = merged)
       break
     }
     case 'update': {
@@ -156,7 +162,7 @@ export async function stageChange<TCtx>(
       }
       const merged = await mergeFields(core as Core, tx, req, state, req.fields ?? {}, baseMeta, wall)
       if (!merged) return unchanged(req, state, before, core as Core)
-      ;({ after, meta } = merged)
+      ;({ after, meta, deferredFields } = merged)
       break
     }
     case 'delete': {
@@ -179,7 +185,8 @@ export async function stageChange<TCtx>(
       if (row) {
         after = row
       } else {
-        // Deferred to the write buffer: show the record with the deltas added at once.
+        // Deferred to the write buffer (after the checks below and the commit): show the record
+        // with the deltas added at once.
         after = { ...state.row }
         for (const [key, delta] of Object.entries(deltas)) after[key] = Number(after[key] ?? 0) + delta
         deferredDeltas = deltas
@@ -210,10 +217,14 @@ export async function stageChange<TCtx>(
     afterRow: after,
     meta: meta!,
     deferredDeltas,
+    deferredFields,
   }
 }
 
-/** Per-field LWW: a field is taken when the change's clock is newer than the field's clock. */
+/**
+ * Per-field LWW: a field is taken when the change's clock is newer than the field's clock.
+ * Fields of a `buffered` model are not written here: they come back as `deferredFields`.
+ */
 async function mergeFields(
   core: Core,
   tx: TidesyncTx,
@@ -222,7 +233,11 @@ async function mergeFields(
   fields: Record<string, unknown>,
   baseMeta: MetaRow,
   wall: Date,
-): Promise<{ after: Record<string, unknown>; meta: MetaRow } | null> {
+): Promise<{
+  after: Record<string, unknown>
+  meta: MetaRow
+  deferredFields?: Record<string, unknown>
+} | null> {
   const { model, uid, clock } = req
   const accepted: Record<string, unknown> = {}
   const clocks = { ...baseMeta.clocks }
@@ -234,6 +249,9 @@ async function mergeFields(
     clocks[key] = clock
   }
   if (Object.keys(accepted).length === 0) return null
-  const after = await core.pending.update(tx, model, uid, accepted, state.row!)
-  return { after, meta: { ...baseMeta, clocks, updatedAt: bump(baseMeta.updatedAt, wall) } }
+  const written = await core.pending.update(tx, model, uid, accepted)
+  const meta = { ...baseMeta, clocks, updatedAt: bump(baseMeta.updatedAt, wall) }
+  // Deferred to the write buffer (after the checks and the commit): the row as it will be.
+  if (!written) return { after: { ...state.row!, ...accepted }, meta, deferredFields: accepted }
+  return { after: written, meta }
 }

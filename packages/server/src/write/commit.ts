@@ -1,26 +1,57 @@
 import type { Core } from '../core.js'
 import type { TidesyncTx } from '../db/types.js'
+import type { DeferredWrite } from './pending-writes.js'
 import { writeRevisions } from './revisions.js'
 import type { CommittedChange, StagedChange } from './staged-change.js'
 
 /**
  * Runs `work` in one transaction, then writes the revisions of what it staged, commits, hands
- * deferred counter deltas to the write buffer and publishes the committed changes. Any throw in
- * `work` rolls everything back and nothing is published.
+ * deferred writes (counter deltas, updates of `buffered` models) to the write buffer and
+ * publishes the committed changes. Any throw in `work` rolls everything back and nothing is
+ * published.
+ *
+ * Deferred writes reach the buffer only after the commit: a change refused by scope or
+ * `canWrite` is never staged, and a transaction that rolls back for any reason (a refusal, a
+ * constraint, a failed COMMIT) hands nothing over. Inside the transaction, holding the records'
+ * locks, their hand-off is marked in flight (`reserve`), so that the next writer of a record
+ * and readers wait for it before reading the record's pending state: writes of one record reach
+ * the buffer in the order they committed. If the process dies between the commit and the
+ * hand-off, those writes are lost (at most once; the change ids are recorded, so a retry never
+ * applies them twice) and the marks expire.
  */
 export async function commitChanges<T>(
   core: Core,
   work: (tx: TidesyncTx) => Promise<{ staged: StagedChange[]; result: T }>,
 ): Promise<{ result: T; committed: CommittedChange[] }> {
-  const { staged, result } = await core.db.transaction(async (tx) => {
-    const out = await work(tx)
-    await writeRevisions(core, tx, out.staged)
-    return out
-  })
-  for (const change of staged) {
-    if (change.deferredDeltas && core.pending.afterCommitIncrement) {
-      await core.pending.afterCommitIncrement(change.model, change.uid, change.deferredDeltas)
+  let deferred: DeferredWrite[] = []
+  let outcome: { staged: StagedChange[]; result: T }
+  try {
+    outcome = await core.db.transaction(async (tx) => {
+      const out = await work(tx)
+      deferred = deferredWrites(out.staged)
+      // Before the revisions: their per-model lock is held until commit, keep it short.
+      if (deferred.length > 0) await core.pending.reserve(deferred)
+      await writeRevisions(core, tx, out.staged)
+      return out
+    })
+  } catch (error) {
+    if (deferred.length > 0) {
+      await core.pending
+        .release(deferred)
+        .catch((e) => core.logger.error('could not release write buffer hand-off marks', e))
     }
+    throw error
+  }
+  const { staged, result } = outcome
+  let handOffError: unknown
+  if (deferred.length > 0) {
+    try {
+      await core.pending.handOff(deferred)
+    } catch (error) {
+      handOffError = error
+    }
+  }
+  for (const change of staged) {
     if (change.status === 'written' && change.op === 'delete' && core.pending.afterCommitDelete) {
       await core.pending.afterCommitDelete(change.model, change.uid)
     }
@@ -35,7 +66,24 @@ export async function commitChanges<T>(
     meta: c.meta,
   }))
   for (const run of distinctRuns(committed.filter((c) => c.status === 'written'))) await core.publish(run)
+  // Committed, but (some of) its buffered writes were refused by the buffer: said, never hidden.
+  if (handOffError !== undefined) throw handOffError
   return { result, committed }
+}
+
+/** The writes of committed changes that go to the write buffer. */
+function deferredWrites(staged: StagedChange[]): DeferredWrite[] {
+  const writes: DeferredWrite[] = []
+  for (const change of staged) {
+    if (change.status !== 'written' || (!change.deferredFields && !change.deferredDeltas)) continue
+    writes.push({
+      model: change.model,
+      uid: change.uid,
+      fields: change.deferredFields,
+      deltas: change.deferredDeltas,
+    })
+  }
+  return writes
 }
 
 /**

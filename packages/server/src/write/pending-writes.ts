@@ -24,13 +24,32 @@ export class PendingChangedError extends TidesyncError {
 }
 
 /**
+ * A write of a committed change left for the write buffer: merged last-write-wins fields of a
+ * `buffered` model, or counter deltas. @internal
+ */
+export interface DeferredWrite {
+  model: ResolvedModel<unknown>
+  uid: string
+  fields?: Record<string, unknown>
+  deltas?: Record<string, number>
+  /** The record's hand-off mark, set by `reserve` (inside the transaction). */
+  token?: string
+}
+
+/**
  * Where counter increments (and rows of `buffered` models) go. This is the seam between the
  * sync server and the write buffer:
  *
- * - `DirectWrites` (no write buffer): `col = col + delta` in the change's own transaction, so an
- *   increment commits together with its change id (exactly once).
- * - `WriteBufferWrites`: deltas go to `@tidesync/write-buffer` after the change's transaction
- *   commits (see write-buffer-writes.ts), and reads overlay the pending state.
+ * - `DirectWrites` (no write buffer): `col = col + delta` and updates in the change's own
+ *   transaction, so they commit together with the change id (exactly once).
+ * - `WriteBufferWrites`: deltas and buffered updates are handed to `@tidesync/write-buffer`
+ *   only once the change's transaction committed (see write-buffer-writes.ts), and reads
+ *   overlay the pending state.
+ *
+ * A write never reaches the buffer before every check of its change passed (scope before and
+ * after, `canWrite`) and its transaction committed: `stageChange` only returns what to defer,
+ * `commitChanges` reserves it inside the transaction (`reserve`), hands it over after the
+ * commit (`handOff`) and drops it when the transaction rolls back (`release`).
  *
  * Reading pending state may read the database (the buffer's `get()` does), so it is never done
  * inside a write transaction: with PGlite (one session) that would wait on itself forever.
@@ -41,7 +60,7 @@ export interface PendingWrites {
   readonly kind: 'direct' | 'write-buffer'
   /**
    * Applies counter deltas inside the change's transaction. Returns the row after the write, or
-   * null when the deltas are applied after commit (`afterCommitIncrement`).
+   * null when the deltas are deferred (handed to the buffer after commit).
    */
   increment(
     tx: TidesyncTx,
@@ -51,21 +70,25 @@ export interface PendingWrites {
   ): Promise<Record<string, unknown> | null>
   /**
    * Writes last-write-wins fields (already merged) inside the change's transaction, holding the
-   * record's lock, and returns the row after the write. `current` is the row as read (overlaid).
+   * record's lock, and returns the row after the write; or null when the fields are deferred
+   * (a `buffered` model: handed to the buffer after commit).
    */
   update(
     tx: TidesyncTx,
     model: ResolvedModel<unknown>,
     uid: string,
     fields: Record<string, unknown>,
-    current: Record<string, unknown>,
-  ): Promise<Record<string, unknown>>
-  /** Applies deferred deltas once the transaction that recorded the change committed. */
-  afterCommitIncrement?(
-    model: ResolvedModel<unknown>,
-    uid: string,
-    deltas: Record<string, number>,
-  ): Promise<void>
+  ): Promise<Record<string, unknown> | null>
+  /**
+   * Inside the transaction, after every change of it was staged and checked, holding the
+   * records' locks: marks each record's hand-off as in flight, so writers and readers of it
+   * wait for the hand-off (or the rollback) before reading its pending state.
+   */
+  reserve(writes: DeferredWrite[]): Promise<void>
+  /** After the commit: hands the writes to the buffer, then settles their marks. */
+  handOff(writes: DeferredWrite[]): Promise<void>
+  /** After a rollback: settles the marks `reserve` set; nothing reaches the buffer. */
+  release(writes: DeferredWrite[]): Promise<void>
   /** Called once a delete of the row committed. */
   afterCommitDelete?(model: ResolvedModel<unknown>, uid: string): Promise<void>
   /**
@@ -122,6 +145,11 @@ export class DirectWrites implements PendingWrites {
   defersWrites(): boolean {
     return false
   }
+
+  // Nothing is ever deferred: every write is in the change's transaction.
+  async reserve(): Promise<void> {}
+  async handOff(): Promise<void> {}
+  async release(): Promise<void> {}
 
   async pendingUids(): Promise<string[]> {
     return []

@@ -40,6 +40,8 @@ export interface StagedChange {
   meta: MetaRow
   /** Counter deltas to hand to the write buffer once the transaction committed. */
   deferredDeltas?: Record<string, number>
+  /** Merged fields of a `buffered` model to hand to the write buffer once the transaction committed. */
+  deferredFields?: Record<string, unknown>
 }
 
 /** A committed change, as published to every server. @internal */

@@ -5,29 +5,58 @@ import type { ResolvedModel } from '../schema/resolve-models.js'
 import { uidIn } from '../services/read-records.js'
 import type { Logger, TidesyncDb } from '../types.js'
 import { toWireValue } from '../validation/values.js'
-import { type PendingRow, type PendingWrites, updateRow } from './pending-writes.js'
+import { type DeferredWrite, type PendingRow, type PendingWrites, updateRow } from './pending-writes.js'
 import type { WriteBufferLike } from './write-buffer-like.js'
 
 /** Rows whose pending values are read at once (bounded, so a big read does not flood the IPC). */
 const OVERLAY_CONCURRENCY = 32
 
 /**
+ * How long a hand-off may stay in flight before readers and writers stop waiting for it: only a
+ * server that stopped between its commit and its hand-off leaves one that long.
+ */
+const HAND_OFF_TIMEOUT_MS = 5_000
+
+/** First and longest pause between two looks at an in-flight hand-off. */
+const HAND_OFF_POLL_MS = [2, 25] as const
+
+/** Marks of hand-offs in flight: `hand-off:<expires at, ms>:<node>-<sequence>`. */
+const IN_FLIGHT = 'hand-off:'
+
+/** When an in-flight mark expires, or null for a settled mark (or none). */
+function inFlightUntil(token: Json | undefined): number | null {
+  if (typeof token !== 'string' || !token.startsWith(IN_FLIGHT)) return null
+  return Number(token.slice(IN_FLIGHT.length, token.indexOf(':', IN_FLIGHT.length)))
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
  * Counters and `buffered` models through `@tidesync/write-buffer`.
  *
- * - Counter deltas: the change (its id, revision and metadata) commits first, then the deltas go
- *   to the buffer, which merges them per row and column into one `UPDATE col = col + delta` per
- *   flush. Exactly-once caveat: a process crash between that commit and the hand-over loses the
- *   increment (at most once); it is never applied twice. `DirectWrites` has no such window.
- * - Updates of a `buffered` model: the merged fields go to the buffer inside the change's
- *   transaction, while the record's lock is held, so two updates of one field reach the buffer
- *   in clock order. (If that commit then fails the buffer keeps the value; the client retries the
- *   same change, and last-write-wins makes the retry a no-op.) Creates and deletes are written
- *   at once: they change which records exist, which scope, where and revisions depend on.
+ * - Writes reach the buffer only after their change's transaction committed (`handOff`,
+ *   called by `commitChanges`): a change refused by scope or `canWrite`, or rolled back for any
+ *   reason, hands nothing over. Counter deltas are merged per row and column into one
+ *   `UPDATE col = col + delta` per flush; the merged fields of an update of a `buffered` model
+ *   are kept per column, last write wins. Creates and deletes are written at once: they change
+ *   which records exist, which scope, where and revisions depend on.
+ * - Order: inside the transaction, holding the records' locks, each record gets an in-flight
+ *   mark (`reserve`); after the hand-off (or the rollback) it is replaced by a settled mark. A
+ *   writer or reader that finds a record in flight waits until it settles before reading its
+ *   pending state, so the next change of a record starts from the value the previous one left
+ *   (and hands its own over after it), and a reader that sees a change's revision sees its
+ *   value too. A mark left in flight by a server that stopped expires after
+ *   `HAND_OFF_TIMEOUT_MS` (logged).
+ * - Exactly-once caveat: a process crash between the commit and the hand-off loses those
+ *   writes (a counter increment, the fields of a buffered update): at most once, never twice,
+ *   since the change ids committed. `DirectWrites` has no such window.
  * - Reads overlay pending values, so every client sees a write at once. The buffer reads one row
  *   and column at a time, so only rows touched recently are overlaid: each write marks its row
  *   in an IPC hash (`<keyPrefix>pending:<model>`) with a fresh token, and a read that finds
- *   nothing pending for a marked row unmarks it. Reads also fetch every marked row whatever
- *   their filter, and judge where and scope on the overlaid values.
+ *   nothing pending for a marked (settled) row unmarks it. Reads also fetch every marked row
+ *   whatever their filter, and judge where and scope on the overlaid values.
  */
 export class WriteBufferWrites implements PendingWrites {
   readonly kind = 'write-buffer' as const
@@ -56,34 +85,12 @@ export class WriteBufferWrites implements PendingWrites {
     return this.overlays(model)
   }
 
-  private async mark(model: ResolvedModel<unknown>, uid: string): Promise<void> {
-    const token = `${this.now()}-${this.node}-${++this.sequence}`
-    await this.ipc.hset(this.trackKey(model), { [uid]: token })
+  private settledToken(): string {
+    return `${this.now()}-${this.node}-${++this.sequence}`
   }
 
   async increment(): Promise<null> {
     return null
-  }
-
-  async afterCommitIncrement(
-    model: ResolvedModel<unknown>,
-    uid: string,
-    deltas: Record<string, number>,
-  ): Promise<void> {
-    await this.mark(model, uid)
-    const row = this.buffer.table(model.table).where(uid)
-    for (const [column, delta] of Object.entries(deltas)) {
-      try {
-        await row.increment(column, delta)
-      } catch (error) {
-        this.logger.error(`write buffer refused ${model.name}.${column} += ${delta} for ${uid}`, error)
-        throw error
-      }
-    }
-  }
-
-  async afterCommitDelete(model: ResolvedModel<unknown>, uid: string): Promise<void> {
-    if (this.overlays(model)) await this.ipc.hdel(this.trackKey(model), uid)
   }
 
   async update(
@@ -91,12 +98,110 @@ export class WriteBufferWrites implements PendingWrites {
     model: ResolvedModel<unknown>,
     uid: string,
     fields: Record<string, unknown>,
-    current: Record<string, unknown>,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<Record<string, unknown> | null> {
     if (!model.buffered) return updateRow(tx, model, uid, fields)
-    await this.mark(model, uid)
-    await this.buffer.table(model.table).where(uid).update(fields)
-    return { ...current, ...fields }
+    return null
+  }
+
+  async afterCommitDelete(model: ResolvedModel<unknown>, uid: string): Promise<void> {
+    if (this.overlays(model)) await this.ipc.hdel(this.trackKey(model), uid)
+  }
+
+  async reserve(writes: DeferredWrite[]): Promise<void> {
+    const expires = Date.now() + HAND_OFF_TIMEOUT_MS
+    for (const [key, group] of this.byModel(writes)) {
+      const marks: Record<string, Json> = {}
+      for (const write of group) {
+        write.token = `${IN_FLIGHT}${expires}:${this.node}-${++this.sequence}`
+        marks[write.uid] = write.token
+      }
+      await this.ipc.hset(key, marks)
+    }
+  }
+
+  async handOff(writes: DeferredWrite[]): Promise<void> {
+    let failure: unknown
+    for (const write of writes) {
+      const row = this.buffer.table(write.model.table).where(write.uid)
+      try {
+        if (write.fields) await row.update(write.fields)
+        for (const [column, delta] of Object.entries(write.deltas ?? {})) await row.increment(column, delta)
+      } catch (error) {
+        this.logger.error(
+          `write buffer refused a committed write of ${write.model.name} ${write.uid} (it is lost)`,
+          error,
+        )
+        failure ??= error
+      }
+    }
+    await this.release(writes)
+    if (failure !== undefined) throw failure
+  }
+
+  async release(writes: DeferredWrite[]): Promise<void> {
+    for (const [key, group] of this.byModel(writes.filter((w) => w.token !== undefined))) {
+      const marks: Record<string, Json> = {}
+      for (let start = 0; start < group.length; start += OVERLAY_CONCURRENCY) {
+        await Promise.all(
+          group.slice(start, start + OVERLAY_CONCURRENCY).map(async (write) => {
+            // Our own mark, or none (a reader that found nothing pending yet unmarked the row
+            // meanwhile): one that expired may have been taken over by the next writer.
+            const current = await this.ipc.hget(key, write.uid)
+            if (current === write.token || current === null) marks[write.uid] = this.settledToken()
+          }),
+        )
+      }
+      if (Object.keys(marks).length > 0) await this.ipc.hset(key, marks)
+    }
+  }
+
+  private byModel(writes: DeferredWrite[]): Map<string, DeferredWrite[]> {
+    const groups = new Map<string, DeferredWrite[]>()
+    for (const write of writes) {
+      const key = this.trackKey(write.model)
+      const group = groups.get(key)
+      if (group) group.push(write)
+      else groups.set(key, [write])
+    }
+    return groups
+  }
+
+  /**
+   * The marks of `uids` once none of them is in flight (`marked`: the hash as read, updated in
+   * place). A mark still in flight past its expiry (its server stopped) is replaced by a
+   * settled one, and logged.
+   */
+  private async settle(
+    model: ResolvedModel<unknown>,
+    marked: Record<string, Json>,
+    uids: string[],
+  ): Promise<Record<string, Json>> {
+    const key = this.trackKey(model)
+    const refresh = async (uid: string) => {
+      const token = await this.ipc.hget(key, uid)
+      if (token === null) delete marked[uid]
+      else marked[uid] = token
+    }
+    let pause: number = HAND_OFF_POLL_MS[0]
+    for (;;) {
+      const waiting = uids.filter((uid) => inFlightUntil(marked[uid]) !== null)
+      if (waiting.length === 0) return marked
+      const now = Date.now()
+      const expired = waiting.filter((uid) => inFlightUntil(marked[uid])! <= now)
+      for (const uid of expired) {
+        this.logger.warn(
+          `write buffer hand-off of ${model.name} ${uid} still in flight after ${HAND_OFF_TIMEOUT_MS} ms ` +
+            '(a server stopped between a commit and its hand-off?): its buffered write may be lost',
+        )
+        if ((await this.ipc.hget(key, uid)) === marked[uid])
+          await this.ipc.hset(key, { [uid]: this.settledToken() })
+        await refresh(uid)
+      }
+      if (expired.length > 0) continue
+      await sleep(pause)
+      pause = Math.min(pause * 2, HAND_OFF_POLL_MS[1])
+      await Promise.all(waiting.map(refresh))
+    }
   }
 
   async pendingUids(model: ResolvedModel<unknown>): Promise<string[]> {
@@ -107,7 +212,12 @@ export class WriteBufferWrites implements PendingWrites {
   async snapshot(model: ResolvedModel<unknown>, uids: string[]): Promise<Map<string, PendingRow>> {
     const result = new Map<string, PendingRow>()
     if (!this.overlays(model) || uids.length === 0) return result
-    const marked = await this.ipc.hgetall(this.trackKey(model))
+    const all = await this.ipc.hgetall(this.trackKey(model))
+    const marked = await this.settle(
+      model,
+      all,
+      uids.filter((uid) => uid in all),
+    )
     const touched = uids.filter((uid) => uid in marked)
     if (touched.length === 0) return result
     const rows = (await this.db.select().from(model.table).where(uidIn(model, touched))) as Array<
@@ -136,7 +246,12 @@ export class WriteBufferWrites implements PendingWrites {
     const changed = new Set<Record<string, unknown>>()
     if (!this.overlays(model) || rows.length === 0) return changed
     const key = this.trackKey(model)
-    const marked = await this.ipc.hgetall(key)
+    const all = await this.ipc.hgetall(key)
+    const marked = await this.settle(
+      model,
+      all,
+      rows.map((row) => String(row.uid)).filter((uid) => uid in all),
+    )
     const touched = rows.filter((row) => String(row.uid) in marked)
     if (touched.length === 0) return changed
     const pending = await this.read(model, touched)

@@ -1,4 +1,5 @@
-import { uniqueId } from '@tidesync/test-env'
+import { createIpc, type Ipc } from '@tidesync/ipc'
+import { redisUrl, requireServer, uniqueId } from '@tidesync/test-env'
 import { openWriteBuffer, type WriteBuffer } from '@tidesync/write-buffer'
 import { sql } from 'drizzle-orm'
 import { v7 as uuidv7 } from 'uuid'
@@ -6,10 +7,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { rowsOf } from '../../db/types.js'
 import { noopLogger } from '../../logger.js'
 import type { Change, ChangeOutcome, RecordWithMeta } from '../../protocol.js'
-import type { ModelConfig } from '../../types.js'
+import type { Logger, ModelConfig } from '../../types.js'
 import { clientClock } from '../fixtures/clock.js'
+import { todos } from '../fixtures/schema.js'
 import type { ContractEnv, TestCtx } from './env.js'
 import { Replica } from './replica.js'
+
+type Server = ReturnType<ContractEnv['create']>
+
+/** Redis, for a test that needs IPC round trips to take real time. */
+const hasRedis = await requireServer('redis')
 
 const ALICE = { userId: 'alice' }
 const BOB = { userId: 'bob' }
@@ -26,13 +33,19 @@ function statusOf(outcome: ChangeOutcome | undefined): string | undefined {
 export function bufferContract(env: () => ContractEnv): void {
   describe('write buffer', () => {
     const buffers: WriteBuffer[] = []
+    const ipcs: Ipc[] = []
     afterEach(async () => {
       for (const buffer of buffers.splice(0)) await buffer.close()
+      for (const ipc of ipcs.splice(0)) await ipc.close()
     })
 
-    const setup = async (todos: Partial<ModelConfig<TestCtx>> = {}) => {
+    /** A server and its write buffer, on the suite's memory IPC or on `ipc`. */
+    const setup = async (
+      todos: Partial<ModelConfig<TestCtx>> = {},
+      { ipc = env().ipc, logger = noopLogger }: { ipc?: Ipc; logger?: Logger } = {},
+    ) => {
       const buffer = await openWriteBuffer({
-        ipc: env().ipc,
+        ipc,
         databases: { default: env().database.db },
         checkpointPath: false,
         handleSignals: false,
@@ -41,7 +54,7 @@ export function bufferContract(env: () => ContractEnv): void {
         logger: noopLogger,
       })
       buffers.push(buffer)
-      const t = env().create({ writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:`, todos })
+      const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:`, todos })
       const push = (clientId: string, changes: Change[], ctx: TestCtx = {}) =>
         t.push({ clientId, changes }, ctx)
       return { t, buffer, push }
@@ -257,6 +270,375 @@ export function bufferContract(env: () => ContractEnv): void {
       await buffer.flush()
       for (const uid of uids)
         expect(await stored(uid)).toMatchObject({ likes: 10, title: expect.stringMatching(/^edited/) })
+    })
+    describe('refused and rolled-back writes never reach the buffer', () => {
+      /** Alice may write her own records, never to a title starting "nope" nor past 100 likes. */
+      const guarded: Partial<ModelConfig<TestCtx>> = {
+        canWrite: (_ctx, record, { op }) =>
+          op === 'delete'
+            ? record.title !== 'keep me'
+            : !String(record.title).startsWith('nope') && Number(record.likes) <= 100,
+      }
+      const configs: Array<[string, Partial<ModelConfig<TestCtx>>]> = [
+        ['a buffered model', { ...guarded, buffered: true }],
+        ['a model with counters only', guarded],
+      ]
+
+      /** Seeds records straight through the services (no write buffer work left behind). */
+      const seed = async (t: Server) => {
+        const mine = uuidv7()
+        const bobs = uuidv7()
+        const keep = uuidv7()
+        await t.services.todos!.create(
+          { uid: mine, data: { ownerId: 'alice', title: 'mine', likes: 1 } },
+          ALICE,
+        )
+        await t.services.todos!.create({ uid: bobs, data: { ownerId: 'bob', title: 'bobs', likes: 2 } }, BOB)
+        await t.services.todos!.create({ uid: keep, data: { ownerId: 'alice', title: 'keep me' } }, ALICE)
+        return { mine, bobs, keep }
+      }
+
+      /**
+       * Nothing is pending in the buffer for these rows (its own reads say the table's values,
+       * and a flush writes no row), the table is as it was, and no reader sees anything else.
+       */
+      const expectUntouched = async (
+        t: Server,
+        buffer: WriteBuffer,
+        rows: Record<string, { owner_id: string; title: string; likes: number }>,
+      ) => {
+        for (const [uid, row] of Object.entries(rows)) {
+          expect(await stored(uid)).toEqual(row)
+          const handle = buffer.table(todos).where(uid)
+          expect({
+            owner_id: await handle.get('ownerId'),
+            title: await handle.get('title'),
+            likes: await handle.get('likes'),
+          }).toEqual(row)
+        }
+        const reports = await buffer.flush()
+        expect(reports.reduce((n, r) => n + r.updatedRows + r.inserted + r.orphaned, 0)).toBe(0)
+        for (const [uid, row] of Object.entries(rows)) {
+          expect(await stored(uid)).toEqual(row)
+          const owner = { userId: row.owner_id }
+          for (const ctx of [{}, owner]) {
+            const found = await t.services.todos!.findUnique({ uid }, ctx)
+            expect(found!.record).toMatchObject({ ownerId: row.owner_id, title: row.title, likes: row.likes })
+          }
+          const fresh = new Replica(t, undefined, owner)
+          await fresh.pullAll()
+          expect(fresh.records.get(uid)!.record).toMatchObject({ title: row.title, likes: row.likes })
+          const full = await t.fullSync({ model: 'todos', metadata: {} }, owner)
+          expect(full.addClient.find((r) => r.record.uid === uid)!.record).toMatchObject({
+            title: row.title,
+            likes: row.likes,
+          })
+        }
+      }
+
+      for (const [name, config] of configs) {
+        it(`${name}: pushes refused by scope or canWrite leave nothing in the buffer`, async () => {
+          const { t, buffer, push } = await setup(config)
+          const { mine, bobs, keep } = await seed(t)
+          const bobReplica = new Replica(t, undefined, BOB)
+          await bobReplica.full()
+          const change = (id: string, uid: string, body: Partial<Change>): Change =>
+            ({ id, model: 'todos', uid, clock: t.core.hlc.now(), ...body }) as Change
+          const refused = [
+            // outside Alice's scope
+            change('1', bobs, { op: 'update', patch: { title: 'pwned' } }),
+            change('2', bobs, { op: 'increment', deltas: { likes: 50 } }),
+            change('3', bobs, { op: 'create', data: { ownerId: 'bob', title: 'pwned' } }),
+            // would leave her scope (moves the record to Bob)
+            change('4', mine, { op: 'update', patch: { ownerId: 'bob', title: 'planted' } }),
+            change('5', mine, { op: 'create', data: { ownerId: 'bob', title: 'planted' } }),
+            // refused by canWrite
+            change('6', mine, { op: 'update', patch: { title: 'nope, not this' } }),
+            change('7', mine, { op: 'increment', deltas: { likes: 500 } }),
+            change('8', keep, { op: 'delete' }),
+          ]
+          // One change per push (each its own transaction), then all of them in one batch.
+          for (const c of refused) {
+            expect(statusOf((await push('alice-phone', [c], ALICE)).outcomes[0])).toBe('FORBIDDEN')
+          }
+          const batch = await push(
+            'alice-laptop',
+            refused.map((c) => ({ ...c, id: `b${c.id}`, clock: t.core.hlc.now() })),
+            ALICE,
+          )
+          expect(batch.outcomes.map(statusOf)).toEqual(refused.map(() => 'FORBIDDEN'))
+
+          await bobReplica.pullAll()
+          expect(bobReplica.records.has(mine)).toBe(false)
+          expect(bobReplica.records.get(bobs)!.record).toMatchObject({ title: 'bobs', likes: 2 })
+          await expectUntouched(t, buffer, {
+            [mine]: { owner_id: 'alice', title: 'mine', likes: 1 },
+            [bobs]: { owner_id: 'bob', title: 'bobs', likes: 2 },
+            [keep]: { owner_id: 'alice', title: 'keep me', likes: 0 },
+          })
+          expect((await t.services.todos!.findMany({}, BOB)).map((r) => r.record.uid)).toEqual([bobs])
+        })
+
+        it(`${name}: service writes refused by scope or canWrite leave nothing in the buffer`, async () => {
+          const { t, buffer } = await setup(config)
+          const { mine, bobs, keep } = await seed(t)
+          const todosService = t.services.todos!
+          const attempts: Array<() => Promise<unknown>> = [
+            () => todosService.update({ uid: bobs, patch: { title: 'pwned' } }, ALICE),
+            () => todosService.create({ uid: bobs, data: { ownerId: 'alice', title: 'stolen' } }, ALICE),
+            () => todosService.delete({ uid: bobs }, ALICE),
+            () => todosService.update({ uid: mine, patch: { ownerId: 'bob', title: 'planted' } }, ALICE),
+            () => todosService.create({ uid: mine, data: { ownerId: 'bob', title: 'planted' } }, ALICE),
+            () => todosService.update({ uid: mine, patch: { title: 'nope' } }, ALICE),
+            () => todosService.create({ uid: mine, data: { ownerId: 'alice', title: 'nope' } }, ALICE),
+            () => todosService.delete({ uid: keep }, ALICE),
+          ]
+          for (const attempt of attempts) await expect(attempt()).rejects.toMatchObject({ code: 'FORBIDDEN' })
+          await expectUntouched(t, buffer, {
+            [mine]: { owner_id: 'alice', title: 'mine', likes: 1 },
+            [bobs]: { owner_id: 'bob', title: 'bobs', likes: 2 },
+            [keep]: { owner_id: 'alice', title: 'keep me', likes: 0 },
+          })
+        })
+      }
+
+      it('a batch with refused changes hands only the accepted ones to the buffer', async () => {
+        const { t, buffer, push } = await setup({ ...guarded, buffered: true })
+        const uids = Array.from({ length: 6 }, () => uuidv7())
+        for (const [k, uid] of uids.entries()) {
+          await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: `t${k}` } }, ALICE)
+        }
+        const change = (id: string, uid: string, body: Partial<Change>): Change =>
+          ({ id, model: 'todos', uid, clock: t.core.hlc.now(), ...body }) as Change
+        const result = await push(
+          'alice-phone',
+          [
+            change('ok-1', uids[0]!, { op: 'update', patch: { title: 'accepted 0' } }),
+            change('no-1', uids[1]!, { op: 'update', patch: { title: 'accepted?', ownerId: 'bob' } }),
+            change('ok-2', uids[2]!, { op: 'increment', deltas: { likes: 7 } }),
+            change('no-2', uids[3]!, { op: 'update', patch: { title: 'nope 3' } }),
+            change('no-3', uids[4]!, { op: 'increment', deltas: { likes: 1000 } }),
+            change('ok-3', uids[5]!, { op: 'update', patch: { title: 'accepted 5', done: true } }),
+          ],
+          ALICE,
+        )
+        expect(result.outcomes.map(statusOf)).toEqual([
+          'applied',
+          'FORBIDDEN',
+          'applied',
+          'FORBIDDEN',
+          'FORBIDDEN',
+          'applied',
+        ])
+        // The refused records: nothing pending; the accepted ones: pending, then flushed.
+        for (const uid of [uids[1]!, uids[3]!, uids[4]!]) {
+          const handle = buffer.table(todos).where(uid)
+          expect([await handle.get('ownerId'), await handle.get('title'), await handle.get('likes')]).toEqual(
+            ['alice', `t${uids.indexOf(uid)}`, 0],
+          )
+        }
+        expect((await t.services.todos!.findMany({}, BOB)).map((r) => r.record.uid)).toEqual([])
+        await buffer.flush()
+        const rows = await Promise.all(uids.map((uid) => stored(uid)))
+        expect(rows).toEqual([
+          { owner_id: 'alice', title: 'accepted 0', likes: 0 },
+          { owner_id: 'alice', title: 't1', likes: 0 },
+          { owner_id: 'alice', title: 't2', likes: 7 },
+          { owner_id: 'alice', title: 't3', likes: 0 },
+          { owner_id: 'alice', title: 't4', likes: 0 },
+          { owner_id: 'alice', title: 'accepted 5', likes: 0 },
+        ])
+      })
+
+      for (const driver of ['memory', 'redis'] as const) {
+        it.runIf(driver === 'memory' || hasRedis)(
+          `concurrent writers of one record (${driver} IPC): the newest clock wins in the buffer, counters add up, a pulling client converges`,
+          async () => {
+            const ipc =
+              driver === 'memory'
+                ? env().ipc
+                : await createIpc({ driver, url: redisUrl, keyPrefix: `${uniqueId('ipc')}:` })
+            if (driver === 'redis') ipcs.push(ipc)
+            const { t, buffer, push } = await setup({ buffered: true }, { ipc })
+            const uid = uuidv7()
+            await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+            const replica = new Replica(t, undefined, ALICE)
+            await replica.pullAll()
+            const base = Date.now() + 1_000
+            // Clocks in an order unrelated to the order the pushes are sent in.
+            const order = Array.from({ length: 16 }, (_, k) => (k * 7) % 16)
+            /** As a client does: a push answered UNAVAILABLE (contention on the record) is sent again. */
+            const pushUntilDone = async (clientId: string, changes: Change[]) => {
+              for (let attempt = 1; ; attempt++) {
+                try {
+                  return await push(clientId, changes, ALICE)
+                } catch (error) {
+                  if ((error as { code?: string }).code !== 'UNAVAILABLE' || attempt >= 100) throw error
+                }
+              }
+            }
+            let writing = true
+            const pulling = (async () => {
+              while (writing) await replica.pullAll()
+            })()
+            let results: Array<Awaited<ReturnType<typeof push>>>
+            try {
+              results = await Promise.all(
+                order.map((k) =>
+                  pushUntilDone(`client-${k}`, [
+                    {
+                      id: `u${k}`,
+                      model: 'todos',
+                      uid,
+                      op: 'update',
+                      patch: { title: `title ${k}` },
+                      clock: clientClock(base + k * 10, `c${k}`),
+                    },
+                    {
+                      id: `i${k}`,
+                      model: 'todos',
+                      uid,
+                      op: 'increment',
+                      deltas: { likes: k + 1 },
+                      clock: clientClock(base + k * 10 + 1, `c${k}`),
+                    },
+                  ]),
+                ),
+              )
+            } finally {
+              writing = false
+              await pulling
+            }
+            // A resent push answers `duplicate` for what an earlier attempt committed.
+            for (const result of results)
+              for (const outcome of result.outcomes)
+                expect(['applied', 'duplicate']).toContain(outcome.status)
+            const expected = { title: 'title 15', likes: 136 }
+            expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record).toMatchObject(expected)
+            await replica.pullAll()
+            expect(replica.records.get(uid)!.record).toMatchObject(expected)
+            await buffer.flush()
+            expect(await stored(uid)).toMatchObject(expected)
+          },
+        )
+      }
+
+      it('a hand-off left in flight (its server stopped after the commit) holds readers and writers of the record until it expires', async () => {
+        const warnings: string[] = []
+        const logger = { ...noopLogger, warn: (message: string) => warnings.push(message) }
+        const { t, buffer, push } = await setup({ buffered: true }, { logger })
+        const uid = uuidv7()
+        await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+        // What a server leaves when it stops between a commit and its hand-off: the record's
+        // mark in flight (it would have been settled after the hand-off).
+        const strand = async (ms: number) => {
+          const expires = Date.now() + ms
+          await env().ipc.hset(`${t.core.keyPrefix}pending:todos`, { [uid]: `hand-off:${expires}:dead-1` })
+          return expires
+        }
+        let expires = await strand(300)
+        expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.title).toBe('start')
+        expect(Date.now()).toBeGreaterThanOrEqual(expires)
+        expect(warnings).toEqual([expect.stringContaining(`todos ${uid} still in flight`)])
+
+        expires = await strand(300)
+        const result = await push(
+          'alice-phone',
+          [
+            {
+              id: '1',
+              model: 'todos',
+              uid,
+              op: 'update',
+              patch: { title: 'after' },
+              clock: t.core.hlc.now(),
+            },
+          ],
+          ALICE,
+        )
+        expect(Date.now()).toBeGreaterThanOrEqual(expires)
+        expect(statusOf(result.outcomes[0])).toBe('applied')
+        expect(warnings).toHaveLength(2)
+        expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.title).toBe('after')
+        await buffer.flush()
+        expect((await stored(uid))!.title).toBe('after')
+        expect(warnings).toHaveLength(2)
+      })
+
+      for (const when of ['at the change log insert', 'at COMMIT'] as const) {
+        it(`a transaction that fails ${when} after staging buffer writes hands nothing to the buffer`, async () => {
+          const { t, buffer, push } = await setup({ buffered: true })
+          const db = env().database.db
+          const poisoned = uuidv7()
+          const other = uuidv7()
+          await t.services.todos!.create(
+            { uid: poisoned, data: { ownerId: 'alice', title: 'poison' } },
+            ALICE,
+          )
+          await t.services.todos!.create({ uid: other, data: { ownerId: 'alice', title: 'other' } }, ALICE)
+          // Every change-log entry of the poisoned record fails (a serialization failure: UNAVAILABLE).
+          await db.execute(
+            sql.raw(`CREATE OR REPLACE FUNCTION tidesync_test_poison() RETURNS trigger AS $$
+              BEGIN
+                IF EXISTS (SELECT 1 FROM todos WHERE uid::text = NEW.uid AND title = 'poison') THEN
+                  RAISE EXCEPTION 'poisoned' USING ERRCODE = '40001';
+                END IF;
+                RETURN NULL;
+              END $$ LANGUAGE plpgsql`),
+          )
+          await db.execute(
+            sql.raw(`CREATE CONSTRAINT TRIGGER tidesync_test_poison AFTER INSERT ON tidesync_changes
+              ${when === 'at COMMIT' ? 'DEFERRABLE INITIALLY DEFERRED' : 'NOT DEFERRABLE'}
+              FOR EACH ROW EXECUTE FUNCTION tidesync_test_poison()`),
+          )
+          try {
+            const clock = () => t.core.hlc.now()
+            // Pushes: the other record's change is staged first, then the poisoned one fails.
+            for (const op of ['update', 'increment'] as const) {
+              const body = op === 'update' ? { patch: { title: 'lost' } } : { deltas: { likes: 3 } }
+              await expect(
+                push(
+                  'alice-phone',
+                  [
+                    { id: `${op}-1`, model: 'todos', uid: other, op, ...body, clock: clock() },
+                    { id: `${op}-2`, model: 'todos', uid: poisoned, op, ...body, clock: clock() },
+                  ] as Change[],
+                  ALICE,
+                ),
+              ).rejects.toMatchObject({ code: 'UNAVAILABLE' })
+            }
+            // The services: one change each.
+            await expect(
+              t.services.todos!.update({ uid: poisoned, patch: { title: 'cured' } }, ALICE),
+            ).rejects.toMatchObject({ code: 'UNAVAILABLE' })
+          } finally {
+            await db.execute(sql.raw('DROP TRIGGER tidesync_test_poison ON tidesync_changes'))
+            await db.execute(sql.raw('DROP FUNCTION tidesync_test_poison()'))
+          }
+          await expectUntouched(t, buffer, {
+            [poisoned]: { owner_id: 'alice', title: 'poison', likes: 0 },
+            [other]: { owner_id: 'alice', title: 'other', likes: 0 },
+          })
+          // Nothing was recorded either: the push applies in full when sent again.
+          const retry = await push(
+            'alice-phone',
+            [
+              {
+                id: 'update-1',
+                model: 'todos',
+                uid: other,
+                op: 'update',
+                patch: { title: 'kept' },
+                clock: t.core.hlc.now(),
+              },
+            ],
+            ALICE,
+          )
+          expect(statusOf(retry.outcomes[0])).toBe('applied')
+          await buffer.flush()
+          expect((await stored(other))!.title).toBe('kept')
+        })
+      }
     })
   })
 }
