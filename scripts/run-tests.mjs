@@ -12,7 +12,8 @@ const workspaces = ['packages', 'apps'].flatMap((dir) =>
 const reports = workspaces.map((dir) => join(dir, '.vitest-report.json'))
 for (const report of reports) rmSync(report, { force: true })
 
-const args = ['turbo', 'run', 'test', '--concurrency=1', ...process.argv.slice(2)]
+// --continue: one failing workspace must not hide the results of the others.
+const args = ['turbo', 'run', 'test', '--concurrency=1', '--continue', ...process.argv.slice(2)]
 const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit' })
 
 let passed = 0

@@ -108,8 +108,9 @@ describe.runIf(hasPostgres)('cluster: 2 forked workers on the cluster IPC driver
         ])
         expect(await primary.keys('wb:P:')).toEqual([])
         expect(await primary.keys('wb:F:')).toEqual([])
-        // Background flushes ran in both processes while they wrote (each took the shared lock).
-        expect(reports.map((r) => r.flushes > 0)).toEqual([true, true])
+        // Background flushes ran while the workers wrote (which worker wins the shared lock each
+        // time depends on scheduling: on a loaded machine one worker may take every flush).
+        expect(reports.reduce((sum, r) => sum + r.flushes, 0)).toBeGreaterThan(0)
 
         const values = await Promise.all(
           pair.map((worker) => {
