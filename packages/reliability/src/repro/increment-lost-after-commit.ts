@@ -13,6 +13,11 @@
  * The fault is injected in front of the real IPC store, only for the buffer's `hincrBy`, as an
  * `IpcUnavailableError` (what the Redis driver throws past `commandTimeoutMs`).
  *
+ * Fixed: when the buffer refuses a hand-off after the commit, the server writes what it did not
+ * take straight to the table (`UPDATE ... SET likes = likes + 5`, retried with a short backoff)
+ * while the record's hand-off mark is still in flight, then answers `applied`. Only a process
+ * crash between the commit and the hand-off can still lose it (README caveat).
+ *
  * Run: npx tsx --conditions=source src/repro/increment-lost-after-commit.ts   (no servers needed)
  * Exit code 1 = bug reproduced, 0 = fixed.
  */
@@ -90,7 +95,11 @@ await buffer.flush()
 const [row] = (await db.execute(sql`SELECT likes FROM items`)).rows as Array<{ likes: number }>
 out(`likes in the database after a flush: ${row?.likes} (the client was told +5 was applied)`)
 const reproduced = row?.likes !== 5
-out(reproduced ? 'BUG REPRODUCED: an acknowledged increment was lost' : 'not reproduced (fixed?)')
+out(
+  reproduced
+    ? 'BUG REPRODUCED: an acknowledged increment was lost'
+    : 'fixed: the refused hand-off was written to the table, the increment counts once',
+)
 await buffer.close()
 await ipc.close()
 await pglite.close()

@@ -14,6 +14,15 @@
  * The repro holds the hand-over at a gate in front of the real write buffer (the increment waits,
  * then runs unchanged), pulls in between, then pulls again from the checkpoint it was given.
  *
+ * Fixed: the delta's record is marked "hand-off in flight" in IPC inside the transaction, under
+ * the record's lock (`reserve`), and settled only after the hand-over (`handOff`); a read that
+ * finds the mark waits for it before overlaying the pending state, so it returns the revision
+ * with its counter. A hand-over the buffer refuses is written to the table before the mark
+ * settles (finding 2's fix). This repro first held the gate for good, so its pull waited out the
+ * mark's 5 s expiry (the case of a server that died after the commit, whose delta is lost: the
+ * old counter is then the truth); it now opens the gate 300 ms after the pull started, and
+ * checks that the pull waited and returned likes=1 at the new revision.
+ *
  * Run: npx tsx --conditions=source src/repro/pull-races-counter-handover.ts   (no servers needed)
  * Exit code 1 = bug reproduced, 0 = fixed.
  */
@@ -87,10 +96,18 @@ const start = await tidesync.fullSync({ model: 'items', metadata: {} }, {})
 gate = new Promise<void>((resolve) => (open = resolve))
 const incrementing = push('c2', { op: 'increment', deltas: { likes: 1 } })
 await atGate // committed; the delta waits to be handed over
-const racing = await tidesync.pull({ model: 'items', checkpoint: start.checkpoint }, {})
+let answered = false
+const pulling = tidesync.pull({ model: 'items', checkpoint: start.checkpoint }, {}).finally(() => {
+  answered = true
+})
+// The hand-over takes a while (well under the 5 s after which an in-flight mark expires).
+await new Promise((resolve) => setTimeout(resolve, 300))
+out(`pull answered before the hand-over: ${answered}`)
+const waited = !answered
+open()
+const racing = await pulling
 const seen = racing.upserts.find((u) => u.record.uid === uid)
 out(`pull during the hand-over: likes=${seen?.record.likes} at rev ${seen?.meta.rev}`)
-open()
 const applied = (await incrementing).outcomes[0] as {
   status: string
   meta?: { rev: number }
@@ -102,14 +119,15 @@ out(
   `next pull from the checkpoint it was given: ${next.upserts.length} upserts (nothing corrects likes=${seen?.record.likes})`,
 )
 const reproduced =
-  seen !== undefined &&
-  seen.meta.rev === applied.meta?.rev &&
-  seen.record.likes !== applied.record?.likes &&
-  next.upserts.length === 0
+  !waited ||
+  (seen !== undefined &&
+    seen.meta.rev === applied.meta?.rev &&
+    seen.record.likes !== applied.record?.likes &&
+    next.upserts.length === 0)
 out(
   reproduced
     ? 'BUG REPRODUCED: a pull returned the new revision with the old counter'
-    : 'not reproduced (fixed?)',
+    : 'fixed: the pull waited for the hand-over and returned the new revision with its counter',
 )
 await buffer.close()
 await ipc.close()

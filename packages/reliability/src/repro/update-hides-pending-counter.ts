@@ -11,6 +11,11 @@
  * whose counter columns lack the pending deltas. The increment path shows the overlaid value,
  * the update path does not.
  *
+ * Fixed: `stageChange` (packages/server/src/write/apply-change.ts) overlays the record's pending
+ * write-buffer state (read before the transaction, confirmed unchanged under the record's lock)
+ * onto the row `UPDATE ... RETURNING` gave, for every column the update did not set: the answer,
+ * the live push and the next change of a batch carry the counter with its pending delta.
+ *
  * Run: npx tsx --conditions=source src/repro/update-hides-pending-counter.ts   (no servers needed)
  * Exit code 1 = bug reproduced, 0 = fixed.
  */
@@ -76,7 +81,7 @@ const reproduced = afterUpdate.likes !== row?.likes
 out(
   reproduced
     ? 'BUG REPRODUCED: the update published a counter without its pending delta'
-    : 'not reproduced (fixed?)',
+    : 'fixed: the update answered and published the counter with its pending delta',
 )
 await buffer.close()
 await ipc.close()

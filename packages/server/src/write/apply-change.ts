@@ -150,7 +150,7 @@ export async function stageChange<TCtx>(
         break
       }
       // Create of an existing uid is an upsert: merge like an update (counters keep their value).
-      const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall)
+      const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall, pending)
       if (!merged) return unchanged(req, state, before, core as Core)
       ;({ after, meta, deferredFields } = merged)
       break
@@ -160,7 +160,16 @@ export async function stageChange<TCtx>(
         if (isTombstone) return unchanged(req, state, before, core as Core)
         throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
       }
-      const merged = await mergeFields(core as Core, tx, req, state, req.fields ?? {}, baseMeta, wall)
+      const merged = await mergeFields(
+        core as Core,
+        tx,
+        req,
+        state,
+        req.fields ?? {},
+        baseMeta,
+        wall,
+        pending,
+      )
       if (!merged) return unchanged(req, state, before, core as Core)
       ;({ after, meta, deferredFields } = merged)
       break
@@ -233,6 +242,7 @@ async function mergeFields(
   fields: Record<string, unknown>,
   baseMeta: MetaRow,
   wall: Date,
+  pending: PendingRow | undefined,
 ): Promise<{
   after: Record<string, unknown>
   meta: MetaRow
@@ -253,5 +263,9 @@ async function mergeFields(
   const meta = { ...baseMeta, clocks, updatedAt: bump(baseMeta.updatedAt, wall) }
   // Deferred to the write buffer (after the checks and the commit): the row as it will be.
   if (!written) return { after: { ...state.row!, ...accepted }, meta, deferredFields: accepted }
-  return { after: written, meta }
+  // Written to the table, which lacks what is still pending in the buffer (counter deltas):
+  // overlay it, as reads do, so the answer and the live push carry the record as it is.
+  const after = { ...written }
+  for (const [key, value] of Object.entries(pending?.values ?? {})) if (!(key in accepted)) after[key] = value
+  return { after, meta }
 }

@@ -15,7 +15,8 @@ import type { CommittedChange, StagedChange } from './staged-change.js'
  * constraint, a failed COMMIT) hands nothing over. Inside the transaction, holding the records'
  * locks, their hand-off is marked in flight (`reserve`), so that the next writer of a record
  * and readers wait for it before reading the record's pending state: writes of one record reach
- * the buffer in the order they committed. If the process dies between the commit and the
+ * the buffer in the order they committed. A hand-off the buffer refuses is written to the table
+ * directly (see `WriteBufferWrites.handOff`). If the process dies between the commit and the
  * hand-off, those writes are lost (at most once; the change ids are recorded, so a retry never
  * applies them twice) and the marks expire.
  */

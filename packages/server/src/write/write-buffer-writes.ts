@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { Ipc, Json } from '@tidesync/ipc'
+import { type Ipc, IpcUnavailableError, type Json } from '@tidesync/ipc'
+import { eq, sql } from 'drizzle-orm'
 import type { TidesyncTx } from '../db/types.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
 import { uidIn } from '../services/read-records.js'
@@ -19,6 +20,9 @@ const HAND_OFF_TIMEOUT_MS = 5_000
 
 /** First and longest pause between two looks at an in-flight hand-off. */
 const HAND_OFF_POLL_MS = [2, 25] as const
+
+/** Pauses between the attempts of a refused hand-off's direct write to the table. */
+const DIRECT_WRITE_BACKOFF_MS = [25, 100, 250, 500] as const
 
 /** Marks of hand-offs in flight: `hand-off:<expires at, ms>:<node>-<sequence>`. */
 const IN_FLIGHT = 'hand-off:'
@@ -51,7 +55,9 @@ function sleep(ms: number): Promise<void> {
  *   `HAND_OFF_TIMEOUT_MS` (logged).
  * - Exactly-once caveat: a process crash between the commit and the hand-off loses those
  *   writes (a counter increment, the fields of a buffered update): at most once, never twice,
- *   since the change ids committed. `DirectWrites` has no such window.
+ *   since the change ids committed. `DirectWrites` has no such window. A hand-off the buffer
+ *   refuses (its IPC unreachable) is written straight to the table instead, before the mark
+ *   settles, so it is lost only when the table refuses it too.
  * - Reads overlay pending values, so every client sees a write at once. The buffer reads one row
  *   and column at a time, so only rows touched recently are overlaid: each write marks its row
  *   in an IPC hash (`<keyPrefix>pending:<model>`) with a fresh token, and a read that finds
@@ -123,19 +129,77 @@ export class WriteBufferWrites implements PendingWrites {
     let failure: unknown
     for (const write of writes) {
       const row = this.buffer.table(write.model.table).where(write.uid)
+      // What the buffer has not taken yet (a failure part-way leaves the rest to the database).
+      let fields = write.fields
+      const deltas = { ...(write.deltas ?? {}) }
+      /** The increment under way when the buffer failed. */
+      let current: string | undefined
       try {
-        if (write.fields) await row.update(write.fields)
-        for (const [column, delta] of Object.entries(write.deltas ?? {})) await row.increment(column, delta)
+        if (fields) {
+          await row.update(fields)
+          fields = undefined
+        }
+        for (const [column, delta] of Object.entries(deltas)) {
+          current = column
+          await row.increment(column, delta)
+          delete deltas[column]
+        }
       } catch (error) {
-        this.logger.error(
-          `write buffer refused a committed write of ${write.model.name} ${write.uid} (it is lost)`,
-          error,
-        )
-        failure ??= error
+        // An IPC request that may have been applied (a timeout after it was sent): writing its
+        // delta to the table as well could count it twice, so it is left to the buffer
+        // (at most once), and only what surely did not reach the buffer is written directly.
+        if (current !== undefined && isOutcomeUnknown(error)) {
+          delete deltas[current]
+          this.logger.error(
+            `write buffer: the outcome of an increment of ${write.model.name} ${write.uid}.${current} is unknown (not written again)`,
+            error,
+          )
+        }
+        try {
+          await this.writeDirectly(write, fields, deltas)
+          this.logger.warn(
+            `write buffer refused a committed write of ${write.model.name} ${write.uid}: written to the table instead`,
+            error,
+          )
+        } catch (directError) {
+          this.logger.error(
+            `write buffer refused a committed write of ${write.model.name} ${write.uid}, and so did the table (it is lost)`,
+            error,
+            directError,
+          )
+          failure ??= directError
+        }
       }
     }
     await this.release(writes)
     if (failure !== undefined) throw failure
+  }
+
+  /**
+   * The fallback of a hand-off the buffer refused (its IPC unreachable): one
+   * `UPDATE ... SET col = col + delta, field = value` of the row, retried with a short backoff,
+   * still under the record's in-flight mark, so that an acknowledged change is not lost while
+   * the process lives.
+   */
+  private async writeDirectly(
+    write: DeferredWrite,
+    fields: Record<string, unknown> | undefined,
+    deltas: Record<string, number>,
+  ): Promise<void> {
+    const set: Record<string, unknown> = { ...(fields ?? {}) }
+    for (const [column, delta] of Object.entries(deltas)) {
+      set[column] = sql`${write.model.columns.get(column)!} + ${delta}`
+    }
+    if (Object.keys(set).length === 0) return
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.db.update(write.model.table).set(set).where(eq(write.model.uid, write.uid))
+        return
+      } catch (error) {
+        if (attempt >= DIRECT_WRITE_BACKOFF_MS.length) throw error
+        await sleep(DIRECT_WRITE_BACKOFF_MS[attempt]!)
+      }
+    }
   }
 
   async release(writes: DeferredWrite[]): Promise<void> {
@@ -300,4 +364,15 @@ export class WriteBufferWrites implements PendingWrites {
 
 function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(toWireValue(a) as Json) === JSON.stringify(toWireValue(b) as Json)
+}
+
+/**
+ * An IPC failure (possibly wrapped by the write buffer) after which the store may still have
+ * applied the request.
+ */
+function isOutcomeUnknown(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof IpcUnavailableError) return e.outcomeUnknown
+  }
+  return false
 }

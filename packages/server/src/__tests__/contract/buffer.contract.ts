@@ -1,13 +1,15 @@
-import { createIpc, type Ipc } from '@tidesync/ipc'
+import { createIpc, type Ipc, IpcUnavailableError } from '@tidesync/ipc'
 import { redisUrl, requireServer, uniqueId } from '@tidesync/test-env'
 import { openWriteBuffer, type WriteBuffer } from '@tidesync/write-buffer'
 import { sql } from 'drizzle-orm'
 import { v7 as uuidv7 } from 'uuid'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { rowsOf } from '../../db/types.js'
+import { channelFor } from '../../live/messages.js'
 import { noopLogger } from '../../logger.js'
 import type { Change, ChangeOutcome, RecordWithMeta } from '../../protocol.js'
 import type { Logger, ModelConfig } from '../../types.js'
+import type { WriteBufferLike } from '../../write/write-buffer-like.js'
 import { clientClock } from '../fixtures/clock.js'
 import { todos } from '../fixtures/schema.js'
 import type { ContractEnv, TestCtx } from './env.js'
@@ -107,6 +109,199 @@ export function bufferContract(env: () => ContractEnv): void {
       expect((await push('phone', [like('p1', 5)])).outcomes[0]!.status).toBe('duplicate')
       await buffer.flush()
       expect((await stored(uid))!.likes).toBe(8)
+    })
+
+    it('an update of a model with counters answers and publishes the record with its pending deltas', async () => {
+      const { t, push } = await setup()
+      const uid = uuidv7()
+      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      const published: unknown[] = []
+      const unsubscribe = await env().ipc.subscribe(channelFor(t.core.keyPrefix, 'todos'), (message) => {
+        published.push(message)
+      })
+      const clock = () => t.core.hlc.now()
+      const inc = await push(
+        'phone',
+        [{ id: 'i1', model: 'todos', uid, op: 'increment', deltas: { likes: 3 }, clock: clock() }],
+        ALICE,
+      )
+      expect(statusOf(inc.outcomes[0])).toBe('applied')
+      const upd = await push(
+        'phone',
+        [{ id: 'u1', model: 'todos', uid, op: 'update', patch: { title: 'renamed' }, clock: clock() }],
+        ALICE,
+      )
+      const outcome = upd.outcomes[0] as { status: string; record?: { likes?: number; title?: string } }
+      expect(outcome.status).toBe('applied')
+      expect(outcome.record).toMatchObject({ title: 'renamed', likes: 3 })
+      const viaService = (await t.services.todos!.update(
+        { uid, patch: { title: 'again' } },
+        ALICE,
+      )) as RecordWithMeta
+      expect(viaService.record).toMatchObject({ title: 'again', likes: 3 })
+      expect((await stored(uid))!.likes).toBe(0)
+      // Every live push of the record carries the counter with its pending delta.
+      await vi.waitFor(() => expect(JSON.stringify(published)).toContain('"again"'))
+      const likes = [...JSON.stringify(published).matchAll(/"likes":(\d+)/g)].map((m) => Number(m[1]))
+      await unsubscribe()
+      expect(likes.slice(1)).toEqual(likes.slice(1).map(() => 3))
+    })
+
+    it('a committed increment the buffer refuses (its IPC unreachable) is written to the table, not lost', async () => {
+      const warnings: string[] = []
+      const logger = { ...noopLogger, warn: (message: string) => warnings.push(message) }
+      const fault = { failNext: false }
+      let refusing: () => void = () => {}
+      const refused = new Promise<void>((resolve) => (refusing = resolve))
+      const ipc = env().ipc
+      const flaky = new Proxy(ipc, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver)
+          if (typeof value !== 'function') return value
+          if (property !== 'hincrBy') return value.bind(target)
+          return async (...args: unknown[]) => {
+            if (fault.failNext) {
+              fault.failNext = false
+              refusing()
+              // As a command timeout does: the refusal takes a while.
+              await new Promise((resolve) => setTimeout(resolve, 100))
+              throw new IpcUnavailableError('injected: the IPC store is unreachable', false)
+            }
+            return value.apply(target, args)
+          }
+        },
+      })
+      const buffer = await openWriteBuffer({
+        ipc: flaky,
+        databases: { default: env().database.db },
+        checkpointPath: false,
+        handleSignals: false,
+        flushInterval: 3_600_000,
+        keyPrefix: `${uniqueId('wb')}:`,
+        logger: noopLogger,
+      })
+      buffers.push(buffer)
+      const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:` })
+      const uid = uuidv7()
+      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      const like: Change = {
+        id: 'c2',
+        model: 'todos',
+        uid,
+        op: 'increment',
+        deltas: { likes: 5 },
+        clock: t.core.hlc.now(),
+      }
+      const start = await t.fullSync({ model: 'todos', metadata: {} }, ALICE)
+      fault.failNext = true
+      const pushing = t.push({ clientId: 'phone', changes: [like] }, ALICE)
+      await refused // committed; the hand-off is being refused
+      // A pull meanwhile waits for the record's hand-off, which ends with the table write.
+      const pulled = await t.pull({ model: 'todos', checkpoint: start.checkpoint }, ALICE)
+      const first = await pushing
+      expect(fault.failNext).toBe(false)
+      const outcome = first.outcomes[0] as {
+        status: string
+        meta?: { rev: number }
+        record?: { likes?: number }
+      }
+      expect(outcome.status).toBe('applied')
+      expect(outcome.record?.likes).toBe(5)
+      expect(pulled.upserts.map((u) => [u.meta.rev, u.record.likes])).toEqual([[outcome.meta?.rev, 5]])
+      expect(warnings).toEqual([expect.stringContaining('written to the table instead')])
+      expect((await stored(uid))!.likes).toBe(5)
+      expect((await t.push({ clientId: 'phone', changes: [like] }, ALICE)).outcomes).toEqual([
+        { id: 'c2', status: 'duplicate' },
+      ])
+      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(5)
+      // The next increment goes through the buffer again; nothing is counted twice.
+      const more = await t.push(
+        {
+          clientId: 'phone',
+          changes: [{ ...like, id: 'c3', deltas: { likes: 2 }, clock: t.core.hlc.now() }],
+        },
+        ALICE,
+      )
+      expect(statusOf(more.outcomes[0])).toBe('applied')
+      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(7)
+      await buffer.flush()
+      expect((await stored(uid))!.likes).toBe(7)
+    })
+
+    it('a pull during the hand-over of an increment waits for it: it never sees the new revision with the old counter', async () => {
+      const real = await openWriteBuffer({
+        ipc: env().ipc,
+        databases: { default: env().database.db },
+        checkpointPath: false,
+        handleSignals: false,
+        flushInterval: 3_600_000,
+        keyPrefix: `${uniqueId('wb')}:`,
+        logger: noopLogger,
+      })
+      buffers.push(real)
+      let gate: Promise<void> | null = null
+      let open: () => void = () => {}
+      let reachedGate: () => void = () => {}
+      const atGate = new Promise<void>((resolve) => (reachedGate = resolve))
+      // The real buffer, with the hand-over of an increment held at a gate.
+      const gated: WriteBufferLike = {
+        table: (table) => {
+          const inner = real.table(table)
+          return {
+            where: (key) => {
+              const row = inner.where(key as never)
+              return {
+                increment: async (column: string, n?: number) => {
+                  if (gate) {
+                    reachedGate()
+                    await gate
+                  }
+                  return row.increment(column as never, n)
+                },
+                update: (fields: Record<string, unknown>) => row.update(fields as never),
+                get: (column: string) => row.get(column as never),
+              }
+            },
+            insert: (row) => inner.insert(row as never),
+            flush: () => inner.flush(),
+          }
+        },
+        flush: () => real.flush(),
+      }
+      const t = env().create({ writeBuffer: gated, keyPrefix: `${uniqueId('ts')}:` })
+      const uid = uuidv7()
+      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      const start = await t.fullSync({ model: 'todos', metadata: {} }, ALICE)
+      gate = new Promise<void>((resolve) => (open = resolve))
+      const incrementing = t.push(
+        {
+          clientId: 'phone',
+          changes: [
+            { id: 'i1', model: 'todos', uid, op: 'increment', deltas: { likes: 1 }, clock: t.core.hlc.now() },
+          ],
+        },
+        ALICE,
+      )
+      await atGate // committed; the delta waits to be handed over
+      let answered = false
+      const racing = t.pull({ model: 'todos', checkpoint: start.checkpoint }, ALICE).finally(() => {
+        answered = true
+      })
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      expect(answered).toBe(false)
+      open()
+      const applied = (await incrementing).outcomes[0] as {
+        status: string
+        meta?: { rev: number }
+        record?: { likes?: number }
+      }
+      expect(applied.status).toBe('applied')
+      expect(applied.record?.likes).toBe(1)
+      const page = await racing
+      const seen = page.upserts.find((u) => u.record.uid === uid)!
+      expect(seen.meta.rev).toBe(applied.meta?.rev)
+      expect(seen.record.likes).toBe(1)
+      expect((await t.pull({ model: 'todos', checkpoint: page.checkpoint }, ALICE)).upserts).toEqual([])
     })
 
     it('a buffered model writes updates through the buffer; reads, where and LWW see them at once', async () => {
