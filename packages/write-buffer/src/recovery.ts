@@ -1,19 +1,12 @@
-import type { Ipc } from '@tidesync/ipc'
 import type { Journal } from './checkpoint/journal.js'
 import { openOrphans, readWatermarks } from './flush/batch-ledger.js'
 import { orphanEntries } from './flush/flusher.js'
 import type { Executor } from './flush/sql-util.js'
-import { connectionOf, type KeyLayout, newBatchId, orphanBatchId } from './keys.js'
+import { connectionOf, newBatchId, orphanBatchId } from './keys.js'
+import type { LockedWorkContext } from './locked-work.js'
 import { asWriter } from './read/seqlock.js'
-import type { Logger } from './types.js'
 
-export interface RecoveryContext {
-  ipc: Ipc
-  keys: KeyLayout
-  logger: Logger
-  now: () => number
-  lockTtlSeconds: number
-  lockWaitMs: number
+export interface RecoveryContext extends LockedWorkContext {
   databases: Record<string, Executor>
 }
 

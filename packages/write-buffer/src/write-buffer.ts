@@ -16,6 +16,7 @@ import type { Executor } from './flush/sql-util.js'
 import { GroupCommit } from './group-commit.js'
 import { guardPgPool } from './guard-pg-pool.js'
 import { connectionOf, KeyLayout, newBatchId } from './keys.js'
+import type { LockedWorkContext } from './locked-work.js'
 import { DefaultLogger } from './logger.js'
 import { BaseCache } from './read/base-cache.js'
 import { readValue } from './read/read-value.js'
@@ -446,7 +447,7 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     this.track(this.flushEntry(entry, false).catch(() => undefined))
   }
 
-  private flushContext(): FlushContext {
+  private lockedWorkContext(): LockedWorkContext {
     return {
       ipc: this.ipc,
       keys: this.keys,
@@ -454,6 +455,12 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
       now: this.now,
       lockTtlSeconds: this.settings.lockTtlSeconds,
       lockWaitMs: this.settings.lockWaitMs,
+    }
+  }
+
+  private flushContext(): FlushContext {
+    return {
+      ...this.lockedWorkContext(),
       orphanRetries: this.settings.orphanRetries,
       ledgerRetentionMs: this.settings.ledgerRetentionMs,
       report: (error) => this.reportError(error),
@@ -496,24 +503,14 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
 
   private checkpointContext(): CheckpointContext {
     return {
-      ipc: this.ipc,
-      keys: this.keys,
-      logger: this.logger,
-      now: this.now,
-      lockTtlSeconds: this.settings.lockTtlSeconds,
-      lockWaitMs: this.settings.lockWaitMs,
+      ...this.lockedWorkContext(),
       epoch: this.epoch,
     }
   }
 
   private recoveryContext(): RecoveryContext {
     return {
-      ipc: this.ipc,
-      keys: this.keys,
-      logger: this.logger,
-      now: this.now,
-      lockTtlSeconds: this.settings.lockTtlSeconds,
-      lockWaitMs: this.settings.lockWaitMs,
+      ...this.lockedWorkContext(),
       databases: this.options.databases as unknown as Record<string, Executor>,
     }
   }

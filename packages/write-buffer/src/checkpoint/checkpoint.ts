@@ -1,9 +1,9 @@
-import type { Ipc, IpcEntry } from '@tidesync/ipc'
+import type { IpcEntry } from '@tidesync/ipc'
 import type { Database, RootDatabase } from 'lmdb'
 import { claimPending } from '../flush/flusher.js'
-import type { KeyLayout } from '../keys.js'
+import type { LockedWorkContext } from '../locked-work.js'
 import { asWriter } from '../read/seqlock.js'
-import type { CheckpointReport, Logger } from '../types.js'
+import type { CheckpointReport } from '../types.js'
 
 interface StoredCheckpoint {
   generation: number
@@ -13,13 +13,7 @@ interface StoredCheckpoint {
   entries: IpcEntry[]
 }
 
-export interface CheckpointContext {
-  ipc: Ipc
-  keys: KeyLayout
-  logger: Logger
-  now: () => number
-  lockTtlSeconds: number
-  lockWaitMs: number
+export interface CheckpointContext extends LockedWorkContext {
   epoch: string
 }
 

@@ -1,9 +1,10 @@
-import { type Ipc, type IpcEntry, IpcError, type Json } from '@tidesync/ipc'
+import { type IpcEntry, IpcError, type Json } from '@tidesync/ipc'
 import { WriteBufferError } from '../errors.js'
 import { ALL_KINDS, batchTime, type KeyLayout, newBatchId, orphanBatchId, PENDING_KINDS } from '../keys.js'
+import type { LockedWorkContext } from '../locked-work.js'
 import { asWriter, beginWrite, endWrite } from '../read/seqlock.js'
 import { rowField, rowId, type TableMeta } from '../table-meta.js'
-import type { FlushReport, Logger } from '../types.js'
+import type { FlushReport } from '../types.js'
 import {
   type DeadLetter,
   lookupBatches,
@@ -19,13 +20,7 @@ import { type BatchContent, emptyPlan, listBatches, mergeBatch, type RowChange, 
 import { applyRowChanges } from './row-changes.js'
 import { describeError, type Executor } from './sql-util.js'
 
-export interface FlushContext {
-  ipc: Ipc
-  keys: KeyLayout
-  logger: Logger
-  now: () => number
-  lockTtlSeconds: number
-  lockWaitMs: number
+export interface FlushContext extends LockedWorkContext {
   orphanRetries: number
   ledgerRetentionMs: number
   /** Reports a background problem (poison rows, unmatched rows, stale batches). */
