@@ -270,6 +270,8 @@ describe.runIf(hasRedis)('redis driver', () => {
       const started = Date.now()
       const during = ipc.incrBy('during', 1)
       const read = ipc.get('before')
+      // Awaited below (a failure there fails the test); no unhandled rejection meanwhile.
+      for (const pending of [during, read]) pending.catch(() => {})
       await sleep(600)
       await server.start()
 
@@ -317,11 +319,13 @@ describe.runIf(hasRedis)('redis driver', () => {
       // DEBUG SLEEP freezes the server, so the next commands are written but not answered.
       admin.call('DEBUG', 'SLEEP', '2').catch(() => {})
       await sleep(100)
-      const write = ipc.incrBy('w', 1)
+      // Handlers attached now: the write fails while server.kill() is still being awaited.
+      const write = rejection(ipc.incrBy('w', 1))
       const read = ipc.get('r')
+      read.catch(() => {}) // awaited below; a failure there fails the test
       await sleep(150)
       await server.kill()
-      const error = await rejection(write)
+      const error = await write
       expect(error).toBeInstanceOf(IpcUnavailableError)
       expect((error as IpcUnavailableError).outcomeUnknown).toBe(true)
       expect(error.message).toMatch(/in flight: it may or may not have been applied/)
