@@ -113,3 +113,6 @@ export async function createTestDatabase(
     },
   }
 }
+
+export type { OwnRedisOptions } from './own-redis.js'
+export { freePort, hasRedisServerBinary, OwnRedisServer } from './own-redis.js'

@@ -4,25 +4,31 @@
  * started again after 2 s on the same port. Servers ride the outage out (commands wait for the
  * reconnect, or fail as UNAVAILABLE and clients retry). Nothing acknowledged is lost.
  */
-import { createTestDatabase, requireServer, uniqueId } from '@tidesync/test-env'
+import {
+  createTestDatabase,
+  hasRedisServerBinary,
+  OwnRedisServer,
+  requireServer,
+  uniqueId,
+} from '@tidesync/test-env'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Deployment } from '../harness/deployment.js'
 import { expectConverged } from '../harness/expectations.js'
-import { hasRedisServer, OwnRedis } from '../harness/own-redis.js'
 import { sleep } from '../harness/ports.js'
 import { formatReport, runSoak } from '../harness/soak.js'
 
-const ready = hasRedisServer && (await requireServer('postgres'))
-if (!hasRedisServer) console.warn('[reliability] skipping the Redis restart test: no redis-server binary')
+const ready = hasRedisServerBinary && (await requireServer('postgres'))
+if (!hasRedisServerBinary)
+  console.warn('[reliability] skipping the Redis restart test: no redis-server binary')
 
 describe.runIf(ready)('fault: Redis is restarted', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>
-  let redis: OwnRedis | undefined
+  let redis: OwnRedisServer | undefined
   let deployment: Deployment | undefined
 
   beforeAll(async () => {
     database = await createTestDatabase('rel_redis')
-    redis = await OwnRedis.start({ persistent: true })
+    redis = await OwnRedisServer.start({ persistent: true })
     deployment = await Deployment.start({
       databaseUrl: database.url,
       ipc: { driver: 'redis', url: redis.url, keyPrefix: `${uniqueId('rel')}:` },

@@ -1,19 +1,4 @@
-import { createServer } from 'node:net'
-
-/** A 127.0.0.1 port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
+export { freePort } from '@tidesync/test-env'
 
 /** Resolves after `ms` (used only between retries of a probe, never to wait for an outcome). */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

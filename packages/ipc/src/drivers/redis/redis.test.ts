@@ -6,14 +6,20 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { redisUrl, requireServer, uniqueId } from '@tidesync/test-env'
+import {
+  freePort,
+  hasRedisServerBinary,
+  OwnRedisServer,
+  redisUrl,
+  requireServer,
+  uniqueId,
+} from '@tidesync/test-env'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { IpcError, IpcUnavailableError } from '../../errors.js'
 import { createIpc } from '../../index.js'
 import { forkPeer, runIpcContract } from '../../testing/index.js'
 import type { Ipc, Json } from '../../types.js'
-import { freePort, hasRedisServerBinary, OwnRedisServer } from './__tests__/own-redis-server.js'
 import { RedisIpc } from './index.js'
 import { escapeGlob } from './keyspace.js'
 
@@ -255,7 +261,7 @@ describe.runIf(hasRedis)('redis driver', () => {
       if (!server.pid) await server.start()
     })
     afterAll(async () => {
-      await server?.kill()
+      await server?.stop()
     })
 
     const openOwn = (commandTimeoutMs: number) => open({ url: server.url, commandTimeoutMs })
