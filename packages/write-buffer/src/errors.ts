@@ -6,6 +6,8 @@ export type WriteBufferErrorCode =
   | 'WB_INVALID_DELTA'
   /** `increment` on a column that is not numeric. */
   | 'WB_NOT_NUMERIC'
+  /** An increment receipt that is not a non-empty string of at most 200 characters. */
+  | 'WB_INVALID_RECEIPT'
   /** `update` with no fields. */
   | 'WB_EMPTY_UPDATE'
   /** A value that does not fit its column (wrong type, null in a NOT NULL column, invalid Date). */

@@ -1,8 +1,21 @@
 export type { WriteBufferErrorCode } from './errors.js'
 export { WriteBufferError } from './errors.js'
-export { DEAD_LETTER_TABLE, ensureSchema, LEDGER_TABLE, WATERMARK_TABLE } from './flush/batch-ledger.js'
+export {
+  DEAD_LETTER_TABLE,
+  ensureSchema,
+  LEDGER_TABLE,
+  RECEIPT_TABLE,
+  WATERMARK_TABLE,
+} from './flush/batch-ledger.js'
 export { guardPgPool } from './guard-pg-pool.js'
-export type { ColumnKey, KeyInput, NumericColumnKey, UpdateFields } from './table-buffer.js'
+export type {
+  ColumnKey,
+  KeyInput,
+  NumericColumnKey,
+  ReceiptedIncrement,
+  RedeliveryReport,
+  UpdateFields,
+} from './table-buffer.js'
 export { RowHandle, TableBuffer } from './table-buffer.js'
 export type {
   AnyPgDatabase,

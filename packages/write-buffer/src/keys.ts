@@ -3,6 +3,7 @@
  *
  *   {p}P:{table}:inc   hash   pending increments, field = row/column, value = delta
  *   {p}P:{table}:upd   hash   pending updates, field = row/column, value = encoded value (LWW)
+ *   {p}P:{table}:rct   hash   pending receipted increments, field = receipt/row/column, value = delta
  *   {p}P:{table}:ins   list   pending inserts (encoded rows), in call order
  *   {p}P:{table}:ops   list   pending operations in journal mode (in call order, with journal seq)
  *   {p}F:{table}:{batch}:{kind}   the same kinds, taken from P by a flush or a checkpoint (`move`);
@@ -13,10 +14,10 @@
  *
  * Table ids are URI-encoded (no ':'), batch ids contain no ':'.
  */
-export type PendingKind = 'inc' | 'upd' | 'ins' | 'ops' | 'att'
+export type PendingKind = 'inc' | 'upd' | 'rct' | 'ins' | 'ops' | 'att'
 /** What a flush or a checkpoint moves from pending to in flight ('att' only exists in flight). */
-export const PENDING_KINDS: readonly PendingKind[] = ['inc', 'upd', 'ins', 'ops']
-export const ALL_KINDS: readonly PendingKind[] = ['inc', 'upd', 'ins', 'ops', 'att']
+export const PENDING_KINDS: readonly PendingKind[] = ['inc', 'upd', 'rct', 'ins', 'ops']
+export const ALL_KINDS: readonly PendingKind[] = ['inc', 'upd', 'rct', 'ins', 'ops', 'att']
 
 export class KeyLayout {
   constructor(readonly prefix: string) {}
@@ -69,7 +70,7 @@ export class KeyLayout {
 }
 
 function isKind(kind: string | undefined): kind is PendingKind {
-  return kind === 'inc' || kind === 'upd' || kind === 'ins' || kind === 'ops' || kind === 'att'
+  return (ALL_KINDS as readonly string[]).includes(kind ?? '')
 }
 
 /** `connection.schema.table`, URI-encoded per part so it holds no ':'. */

@@ -1,5 +1,7 @@
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { WriteBufferError } from './errors.js'
+import { claimReceipts } from './flush/batch-ledger.js'
+import type { Executor } from './flush/sql-util.js'
 import type { EncodedKey, TableMeta } from './table-meta.js'
 import type { FlushReport } from './types.js'
 
@@ -23,9 +25,32 @@ export type KeyInput<T extends PgTable> = string | number | bigint | Date | Part
 /** `update()` fields: any columns of the table, at least one. */
 export type UpdateFields<T extends PgTable> = Partial<T['$inferInsert']>
 
+/** An increment given with a receipt: applied to the database at most once per receipt. */
+export interface ReceiptedIncrement<T extends PgTable = PgTable> {
+  key: KeyInput<T>
+  column: NumericColumnKey<T>
+  delta: number | bigint
+  receipt: string
+}
+
+/** What `redeliver` did with each receipt. */
+export interface RedeliveryReport {
+  /** Given to the buffer (again): pending now, applied by a coming flush unless already pending. */
+  delivered: string[]
+  /** Already applied to the database: not given again. */
+  alreadyApplied: string[]
+}
+
+/** Longest receipt accepted (they are stored in IPC fields and a ledger table). */
+export const MAX_RECEIPT_LENGTH = 200
+
 /** The operations a table buffer hands to its write buffer (one per durability mode). @internal */
 export interface TableSink {
-  increment(meta: TableMeta, key: EncodedKey, column: string, delta: number): Promise<void>
+  increment(meta: TableMeta, key: EncodedKey, column: string, delta: number, receipt?: string): Promise<void>
+  redeliver(
+    meta: TableMeta,
+    items: { key: EncodedKey; column: string; delta: number; receipt: string }[],
+  ): Promise<RedeliveryReport>
   update(
     meta: TableMeta,
     key: EncodedKey,
@@ -73,6 +98,76 @@ export class TableBuffer<T extends PgTable> {
   flush(): Promise<FlushReport> {
     return this.sink.flush(this.meta)
   }
+
+  /**
+   * Gives receipted increments again, e.g. after a crash that may or may not have happened
+   * before they reached the buffer: under the table's flush lock, receipts the database has
+   * applied are skipped, the others are given to the buffer (a receipt still pending is not
+   * counted twice). Every item is validated before any is given.
+   */
+  async redeliver(items: ReceiptedIncrement<T>[]): Promise<RedeliveryReport> {
+    const encoded = items.map((item) => ({
+      key: this.meta.encodeKey(item.key),
+      column: item.column as string,
+      delta: checkIncrement(this.meta, item.column, item.delta),
+      receipt: checkReceipt(this.meta, item.receipt),
+    }))
+    if (encoded.length === 0) return { delivered: [], alreadyApplied: [] }
+    return this.sink.redeliver(this.meta, encoded)
+  }
+
+  /**
+   * Records receipts as applied inside the caller's transaction `tx` (a drizzle transaction on
+   * this table's database) and returns those that were not recorded before: the caller applies
+   * only their increments itself (e.g. straight to the table when the buffer is unreachable),
+   * and the buffer will then skip them. Rolled back with `tx`.
+   */
+  async claimReceipts(tx: unknown, receipts: string[]): Promise<Set<string>> {
+    for (const receipt of receipts) checkReceipt(this.meta, receipt)
+    return claimReceipts(tx as Executor, this.meta.id, receipts)
+  }
+}
+
+/** A validated increment delta (a safe integer) of a numeric, writable column. */
+function checkIncrement(meta: TableMeta, column: string, delta: unknown): number {
+  const columnMeta = meta.column(column)
+  if (!columnMeta.numeric) {
+    throw new WriteBufferError(
+      'WB_NOT_NUMERIC',
+      `increment() needs a numeric column; "${column}" is not one.`,
+      {
+        table: meta.id,
+      },
+    )
+  }
+  if (meta.isKey(columnMeta) || columnMeta.generated) {
+    throw new WriteBufferError('WB_UNKNOWN_COLUMN', `increment() cannot change column "${column}".`, {
+      table: meta.id,
+    })
+  }
+  const n =
+    typeof delta === 'bigint' && delta >= Number.MIN_SAFE_INTEGER && delta <= Number.MAX_SAFE_INTEGER
+      ? Number(delta)
+      : delta
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw new WriteBufferError(
+      'WB_INVALID_DELTA',
+      `increment() takes a safe integer delta; got ${typeof delta === 'number' || typeof delta === 'bigint' ? String(delta) : typeof delta}.`,
+      { table: meta.id },
+    )
+  }
+  return n
+}
+
+function checkReceipt(meta: TableMeta, receipt: unknown): string {
+  if (typeof receipt !== 'string' || receipt.length === 0 || receipt.length > MAX_RECEIPT_LENGTH) {
+    throw new WriteBufferError(
+      'WB_INVALID_RECEIPT',
+      `An increment receipt must be a non-empty string of at most ${MAX_RECEIPT_LENGTH} characters; got ${typeof receipt === 'string' ? `${receipt.length} characters` : typeof receipt}.`,
+      { table: meta.id },
+    )
+  }
+  return receipt
 }
 
 /** One row of a buffered table. */
@@ -87,36 +182,23 @@ export class RowHandle<T extends PgTable> {
   /**
    * Adds `delta` (a safe integer, default 1) to a numeric column. Deltas of a row and column
    * merge; the flush adds their sum in one statement for many rows.
+   *
+   * With `{ receipt }` (an id unique within the table, e.g. the id of the change that caused
+   * it), the increment is applied to the database at most once however often it is given: a
+   * repeat while it is pending is ignored, and the flush records the receipt in the same
+   * transaction (ledger `tidesync_write_buffer_receipts`, kept `ledgerRetentionMs`) and skips
+   * receipts already recorded. Use it to hand over an increment whose delivery must be retried
+   * after a crash (see `redeliver`).
    */
-  async increment(column: NumericColumnKey<T>, delta: number | bigint = 1): Promise<void> {
-    const meta = this.meta.column(column)
-    if (!meta.numeric) {
-      throw new WriteBufferError(
-        'WB_NOT_NUMERIC',
-        `increment() needs a numeric column; "${column}" is not one.`,
-        {
-          table: this.meta.id,
-        },
-      )
-    }
-    if (this.meta.isKey(meta) || meta.generated) {
-      throw new WriteBufferError('WB_UNKNOWN_COLUMN', `increment() cannot change column "${column}".`, {
-        table: this.meta.id,
-      })
-    }
-    const n =
-      typeof delta === 'bigint' && delta >= Number.MIN_SAFE_INTEGER && delta <= Number.MAX_SAFE_INTEGER
-        ? Number(delta)
-        : delta
-    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-      throw new WriteBufferError(
-        'WB_INVALID_DELTA',
-        `increment() takes a safe integer delta; got ${typeof delta === 'number' || typeof delta === 'bigint' ? String(delta) : typeof delta}.`,
-        { table: this.meta.id },
-      )
-    }
+  async increment(
+    column: NumericColumnKey<T>,
+    delta: number | bigint = 1,
+    options: { receipt?: string } = {},
+  ): Promise<void> {
+    const n = checkIncrement(this.meta, column, delta)
+    const receipt = options.receipt === undefined ? undefined : checkReceipt(this.meta, options.receipt)
     if (n === 0) return
-    await this.sink.increment(this.meta, this.key, column, n)
+    await this.sink.increment(this.meta, this.key, column, n, receipt)
   }
 
   /** Sets columns; the last write of each column wins; one UPDATE per row at the flush. */

@@ -10,8 +10,9 @@ import {
 import { Journal } from './checkpoint/journal.js'
 import { type EnvFile, openEnv, releaseEnv } from './checkpoint/lmdb-env.js'
 import { WriteBufferError } from './errors.js'
-import { ensureSchema, readWatermarks } from './flush/batch-ledger.js'
+import { appliedReceipts, ensureSchema, readWatermarks } from './flush/batch-ledger.js'
 import { type FlushContext, flushTable } from './flush/flusher.js'
+import { parseReceiptField, receiptField } from './flush/plan.js'
 import type { Executor } from './flush/sql-util.js'
 import { GroupCommit } from './group-commit.js'
 import { guardPgPool } from './guard-pg-pool.js'
@@ -22,8 +23,8 @@ import { BaseCache } from './read/base-cache.js'
 import { readValue } from './read/read-value.js'
 import { ensureEpoch, type RecoveryContext, replayJournal, restoreOpenOrphans } from './recovery.js'
 import { handleShutdownSignals } from './signals.js'
-import { TableBuffer, type TableSink } from './table-buffer.js'
-import { type EncodedKey, rowField, TableMeta } from './table-meta.js'
+import { type RedeliveryReport, TableBuffer, type TableSink } from './table-buffer.js'
+import { type EncodedKey, rowField, rowId, TableMeta } from './table-meta.js'
 import type {
   AnyPgDatabase,
   CheckpointReport,
@@ -297,12 +298,47 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
   private createSink(): TableSink {
     const { ipc, keys } = this
     return {
-      increment: (meta, key, column, delta) =>
+      increment: (meta, key, column, delta, receipt) =>
         this.operation(meta, async () => {
+          if (receipt !== undefined) {
+            if (this.journal) return this.journal.append(meta.id, ['r', key, column, delta, receipt])
+            // One field per receipt, set (not added): giving it again changes nothing.
+            await ipc.hset(keys.pending(meta.id, 'rct'), { [receiptField(key, column, receipt)]: delta })
+            return 0
+          }
           if (this.journal) return this.journal.append(meta.id, ['i', key, column, delta])
           await ipc.hincrBy(keys.pending(meta.id, 'inc'), rowField(key, column), delta)
           return 0
         }),
+      redeliver: async (meta, items) => {
+        this.assertOpen()
+        await this.ready
+        const entry = this.entryOf(meta)
+        // Under the flush lock: no flush can record one of these receipts between the ledger
+        // lookup and the hand-over, so none is counted by a read after it was applied.
+        return this.ipc.withLock(
+          keys.lock(meta.id),
+          this.settings.lockTtlSeconds,
+          async () => {
+            const applied = await appliedReceipts(
+              entry.db as unknown as Executor,
+              meta.id,
+              items.map((item) => item.receipt),
+            )
+            const report: RedeliveryReport = { delivered: [], alreadyApplied: [] }
+            for (const item of items) {
+              if (applied.has(item.receipt)) {
+                report.alreadyApplied.push(item.receipt)
+                continue
+              }
+              await this.sink.increment(meta, item.key, item.column, item.delta, item.receipt)
+              report.delivered.push(item.receipt)
+            }
+            return report
+          },
+          { waitMs: this.settings.lockWaitMs },
+        )
+      },
       update: (meta, key, fields) =>
         this.operation(meta, async () => {
           if (this.journal) return this.journal.append(meta.id, ['u', key, fields])
@@ -313,6 +349,11 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
           const counted = Object.keys(fields).filter((column) => meta.column(column).numeric)
           if (counted.length > 0) {
             await ipc.hdel(keys.pending(meta.id, 'inc'), ...counted.map((column) => rowField(key, column)))
+            const receipted = Object.keys(await ipc.hgetall(keys.pending(meta.id, 'rct'))).filter((field) => {
+              const parsed = parseReceiptField(field)
+              return parsed !== null && counted.includes(parsed.column) && rowId(parsed.key) === rowId(key)
+            })
+            if (receipted.length > 0) await ipc.hdel(keys.pending(meta.id, 'rct'), ...receipted)
           }
           await ipc.hset(keys.pending(meta.id, 'upd'), Object.fromEntries(entries) as Record<string, Json>)
           return 0

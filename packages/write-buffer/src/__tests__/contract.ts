@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe } from 'vitest'
 import { coreContract } from './contract-core.js'
 import { durabilityContract } from './contract-durability.js'
 import { flushContract } from './contract-flush.js'
+import { receiptContract } from './contract-receipts.js'
 import type { WriteBufferEnv } from './env.js'
 import { useHarness } from './harness.js'
 
@@ -24,6 +25,7 @@ export function runWriteBufferContract(name: string, makeEnv: () => Promise<Writ
     })
     coreContract(h)
     flushContract(h)
+    receiptContract(h)
     durabilityContract(h)
   })
 }

@@ -73,5 +73,5 @@ export const RESET = `
 delete from wb_counters; delete from wb_stats; delete from wb_events; delete from wb_tokens; delete from wb_nokey;
 alter sequence wb_events_id_seq restart;
 delete from tidesync_write_buffer_batches; delete from tidesync_write_buffer_journal;
-delete from tidesync_write_buffer_dead_letters;
+delete from tidesync_write_buffer_dead_letters; delete from tidesync_write_buffer_receipts;
 `

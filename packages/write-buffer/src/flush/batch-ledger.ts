@@ -11,6 +11,11 @@ import { type Executor, run, type StatementCounter } from './sql-util.js'
 export const LEDGER_TABLE = 'tidesync_write_buffer_batches'
 export const WATERMARK_TABLE = 'tidesync_write_buffer_journal'
 export const DEAD_LETTER_TABLE = 'tidesync_write_buffer_dead_letters'
+/**
+ * The receipt ledger: the receipts of increments given with `{ receipt }` that a database has
+ * applied, recorded in the transaction that applied them (see `claimReceipts`).
+ */
+export const RECEIPT_TABLE = 'tidesync_write_buffer_receipts'
 
 /** Unmatched rows of a flush, kept in the ledger row of its newest batch (durable with the commit). */
 export interface OrphanSet {
@@ -26,7 +31,7 @@ export interface DeadLetter {
   error: string
 }
 
-/** Creates the ledger, watermark and dead-letter tables (idempotent, safe between processes). */
+/** Creates the ledger, receipt, watermark and dead-letter tables (idempotent, safe between processes). */
 export async function ensureSchema(db: Executor): Promise<void> {
   await db.transaction(async (tx) => {
     // Concurrent CREATE TABLE IF NOT EXISTS can still collide on pg_type: serialise them.
@@ -50,6 +55,19 @@ export async function ensureSchema(db: Executor): Promise<void> {
     await run(
       tx,
       sql.raw(`create index if not exists ${LEDGER_TABLE}_committed on ${LEDGER_TABLE} (committed_at)`),
+    )
+    await run(
+      tx,
+      sql.raw(`create table if not exists ${RECEIPT_TABLE} (
+        table_id text not null,
+        id text not null,
+        committed_at timestamptz not null default now(),
+        primary key (table_id, id)
+      )`),
+    )
+    await run(
+      tx,
+      sql.raw(`create index if not exists ${RECEIPT_TABLE}_committed on ${RECEIPT_TABLE} (committed_at)`),
     )
     await run(
       tx,
@@ -113,6 +131,36 @@ export async function recordBatches(
       },
     )
   }
+}
+
+/**
+ * Records receipts as applied and returns those that were not recorded yet: only their
+ * increments may be applied in this transaction (the others were, by an earlier one).
+ */
+export async function claimReceipts(
+  tx: Executor,
+  table: string,
+  receipts: Iterable<string>,
+  counter?: StatementCounter,
+): Promise<Set<string>> {
+  const ids = [...receipts]
+  if (ids.length === 0) return new Set()
+  const inserted = await run<{ id: string }>(
+    tx,
+    sql`insert into ${sql.raw(RECEIPT_TABLE)} (id, table_id) select x, ${table} from jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) as x on conflict (table_id, id) do nothing returning id`,
+    counter,
+  )
+  return new Set(inserted.map((r) => r.id))
+}
+
+/** Which of `receipts` a table has applied. */
+export async function appliedReceipts(db: Executor, table: string, receipts: string[]): Promise<Set<string>> {
+  if (receipts.length === 0) return new Set()
+  const rows = await run<{ id: string }>(
+    db,
+    sql`select id from ${sql.raw(RECEIPT_TABLE)} where table_id = ${table} and id in (select jsonb_array_elements_text(${JSON.stringify(receipts)}::jsonb))`,
+  )
+  return new Set(rows.map((r) => r.id))
 }
 
 export async function recordOrphans(
@@ -197,8 +245,16 @@ export async function recordDeadLetters(
   )
 }
 
-/** Forgets batches older than the retention (keeping orphan sets not yet followed up). */
+/**
+ * Forgets batches older than the retention (keeping orphan sets not yet followed up), and
+ * receipts as old.
+ */
 export async function pruneLedger(tx: Executor, table: string, retentionMs: number): Promise<void> {
+  await run(
+    tx,
+    sql`delete from ${sql.raw(RECEIPT_TABLE)} where table_id = ${table}
+      and committed_at < now() - make_interval(secs => ${retentionMs / 1000})`,
+  )
   await run(
     tx,
     sql`delete from ${sql.raw(LEDGER_TABLE)} b where b.table_id = ${table}

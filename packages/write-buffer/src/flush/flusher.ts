@@ -6,6 +6,7 @@ import { asWriter, beginWrite, endWrite } from '../read/seqlock.js'
 import { rowField, rowId, type TableMeta } from '../table-meta.js'
 import type { FlushReport } from '../types.js'
 import {
+  claimReceipts,
   type DeadLetter,
   lookupBatches,
   type OrphanSet,
@@ -117,8 +118,9 @@ async function flushLocked(ctx: FlushContext, meta: TableMeta, db: Executor): Pr
   try {
     await db.transaction(async (tx) => {
       await recordBatches(tx, table, ids, counter)
+      const fresh = await claimReceipts(tx, table, plan.receipts, counter)
       const inserted = await insertRows(tx, meta, plan.inserts, counter)
-      const changed = await applyRowChanges(tx, meta, plan.rows.values(), counter)
+      const changed = await applyRowChanges(tx, meta, withReceipted(plan.rows.values(), fresh), counter)
       report.inserted = inserted.inserted
       report.updatedRows = changed.updated
       poisonInserts = inserted.poison
@@ -172,6 +174,26 @@ async function flushLocked(ctx: FlushContext, meta: TableMeta, db: Executor): Pr
   ctx.onCommitted?.(table, plan.watermarks)
   reportProblems(ctx, meta, { unmatchedReported, deadRows, poisonInserts, poisonChanges, letters })
   return report
+}
+
+/**
+ * The rows with the receipted increments whose receipt this transaction claimed added to
+ * their plain ones (copies: the plan stays as read, for a retry).
+ */
+function withReceipted(rows: Iterable<RowChange>, fresh: Set<string>): RowChange[] {
+  const out: RowChange[] = []
+  for (const row of rows) {
+    if (row.receipted.size === 0) {
+      out.push(row)
+      continue
+    }
+    const add = new Map(row.add)
+    for (const [receipt, { column, delta }] of row.receipted) {
+      if (fresh.has(receipt)) add.set(column, (add.get(column) ?? 0n) + delta)
+    }
+    out.push({ ...row, add, receipted: new Map() })
+  }
+  return out
 }
 
 /** Moves every pending key of the table into one new in-flight batch. */

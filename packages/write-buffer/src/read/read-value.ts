@@ -2,7 +2,18 @@ import type { Ipc, Json } from '@tidesync/ipc'
 import { and, eq } from 'drizzle-orm'
 import { addDelta, decodeValue } from '../codec.js'
 import { WriteBufferError } from '../errors.js'
-import { emptyPlan, listBatches, mergeBatch, type OpRecord, opsOf, type Plan } from '../flush/plan.js'
+import { appliedReceipts } from '../flush/batch-ledger.js'
+import {
+  emptyPlan,
+  listBatches,
+  mergeBatch,
+  type OpRecord,
+  opsOf,
+  type Plan,
+  parseReceiptField,
+  pendingDelta,
+} from '../flush/plan.js'
+import type { Executor } from '../flush/sql-util.js'
 import type { KeyLayout, PendingKind } from '../keys.js'
 import { type EncodedKey, rowField, rowId, type TableMeta } from '../table-meta.js'
 import type { AnyPgDatabase } from '../types.js'
@@ -50,7 +61,18 @@ export async function readValue(
     }
     const plan = await readPendingRow(ctx, meta.id, key, column)
     const change = plan.rows.get(rowId(key))
-    const delta = change?.add.get(column) ?? 0n
+    let delta = pendingDelta(change, column)
+    // A receipt its caller applied itself (`claimReceipts`), or given again after its flush,
+    // is still pending until the next flush drops it: it does not count.
+    const receipted = [...(change?.receipted ?? [])].filter(([, increment]) => increment.column === column)
+    if (receipted.length > 0) {
+      const applied = await appliedReceipts(
+        db as unknown as Executor,
+        meta.id,
+        receipted.map(([receipt]) => receipt),
+      )
+      for (const [receipt, increment] of receipted) if (applied.has(receipt)) delta -= increment.delta
+    }
     let base: { value: unknown; exists: boolean } | undefined
     let fromDatabase = false
     if (change?.set.has(column)) {
@@ -87,6 +109,16 @@ async function readPendingRow(
       if (kind === 'inc' || kind === 'upd') {
         const value = await ipc.hget(keyOf(kind), field)
         if (value !== null) content[kind] = { [field]: value }
+      } else if (kind === 'rct') {
+        // Receipted increments are one field each: the table's whole hash is read and filtered
+        // (like journal-mode ops), which stays small between two flushes.
+        const all = await ipc.hgetall(keyOf(kind))
+        content.rct = Object.fromEntries(
+          Object.entries(all).filter(([f]) => {
+            const parsed = parseReceiptField(f)
+            return parsed !== null && parsed.column === column && rowId(parsed.key) === id
+          }),
+        )
       } else if (kind === 'ops') {
         const ops: OpRecord[] = (await ipc.lrange(keyOf(kind), 0, -1)).flatMap(opsOf)
         content.ops = ops.filter((op) => op[2] !== 'n' && rowId(op[3]) === id) as unknown as Json[]
@@ -97,7 +129,7 @@ async function readPendingRow(
   for (const [batch, kinds] of await listBatches(ipc, keys, table)) {
     await read((kind) => keys.inflight(table, batch, kind), kinds)
   }
-  await read((kind) => keys.pending(table, kind), ['upd', 'inc', 'ops'])
+  await read((kind) => keys.pending(table, kind), ['upd', 'inc', 'rct', 'ops'])
   return plan
 }
 
