@@ -89,6 +89,12 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'INTERNAL'
   /**
+   * The socket has more requests in flight than the server handles and queues per socket
+   * (`retryable`): wait for answers before sending more. Counts as a violation (PROTOCOL.md
+   * section 12).
+   */
+  | 'TOO_MANY_REQUESTS'
+  /**
    * Only in `tidesync:error`: the socket sent too many invalid requests in a short time and is
    * being disconnected (see PROTOCOL.md section 12).
    */

@@ -6,6 +6,14 @@ import { startFanout } from './live/fanout.js'
 import { socketSubscriptions } from './live/socket-subscriptions.js'
 import { SubscriptionRegistry } from './live/subscriptions.js'
 import type { PushResult, Reply, WireError } from './protocol.js'
+import { PushSerializer } from './socket/push-serializer.js'
+import {
+  type RequestGauge,
+  RequestLimiter,
+  type RequestLimitOptions,
+  resolveRequestLimits,
+  tooManyRequests,
+} from './socket/request-limiter.js'
 import {
   isViolation,
   resolveViolationPolicy,
@@ -20,14 +28,15 @@ import { jsonByteLength } from './validation/forbidden-keys.js'
 const REQUEST_EVENTS = ['service', 'sync:full', 'sync:pull', 'sync:push'] as const
 const KNOWN_EVENTS = new Set<string>([...REQUEST_EVENTS, 'subscribe', 'unsubscribe'])
 
-export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx> {
+export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx>, RequestLimitOptions {
   /** The socket.io namespace to serve. @default '/' */
   namespace?: string
   /**
    * Disconnects a socket that keeps sending invalid requests: each request answered with a
    * boundary error (malformed, unknown model, method or column, wrong type or date, forbidden
-   * key, too large), each push with a change refused for such a reason, each unknown
-   * `sync:`/`tidesync:` event and each malformed frame counts one violation; at
+   * key, too large), each request past the socket's queue (`TOO_MANY_REQUESTS`, see
+   * `maxQueuedRequestsPerSocket`), each push with a change refused for such a reason, each
+   * unknown `sync:`/`tidesync:` event and each malformed frame counts one violation; at
    * `maxViolations` within `windowMs` the socket gets a final `tidesync:error`
    * (`TOO_MANY_VIOLATIONS`) and is disconnected, and the server logs a warning. `false` turns
    * it off.
@@ -39,6 +48,12 @@ export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx> {
 export interface TidesyncServer<TCtx = AuthContext> extends Tidesync<TCtx> {
   /** Live subscriptions on this server's sockets. */
   readonly subscriptionCount: number
+  /**
+   * Requests of this server's sockets being handled (`running`, including pushes waiting for
+   * an earlier push of their socket or clientId) and waiting for a slot of their socket
+   * (`queued`), at this moment: for metrics.
+   */
+  readonly requests: { readonly running: number; readonly queued: number }
   /** Stops live pushes and stops serving new sockets (the socket.io server stays yours). */
   close(): Promise<void>
 }
@@ -61,6 +76,8 @@ export async function installTidesync<TCtx = AuthContext>(
   io: Server,
   options: InstallOptions<TCtx>,
 ): Promise<TidesyncServer<TCtx>> {
+  // Checked before anything starts, so a bad configuration leaves nothing behind.
+  const requestLimits = resolveRequestLimits(options)
   const socketLimit = (io.engine as unknown as { opts?: { maxHttpBufferSize?: number } } | undefined)?.opts
     ?.maxHttpBufferSize
   const tidesync = createTidesync(options, { socketLimit: socketLimit ?? 1e6 })
@@ -80,6 +97,8 @@ export async function installTidesync<TCtx = AuthContext>(
     core.logger,
   )
   const policy = resolveViolationPolicy(options.violations)
+  const gauge: RequestGauge = { running: 0, queued: 0 }
+  const pushes = new PushSerializer()
   const nsp = io.of(options.namespace ?? '/')
   let closed = false
   nsp.use((socket, next) => {
@@ -91,12 +110,14 @@ export async function installTidesync<TCtx = AuthContext>(
     const ctx = socketContext<TCtx>(socket)
     const subs = socketSubscriptions(core, registry, socket, ctx)
     const counter = policy ? new ViolationCounter(policy, core.now) : null
+    const limiter = new RequestLimiter(requestLimits, gauge)
     let closing = false
     /** Counts a boundary violation; at the limit, says why and disconnects the socket. */
     const violation = (event: string, error: WireError) => {
       if (!counter || !policy || closing || !isViolation(error)) return
       if (!counter.record()) return
       closing = true
+      limiter.close()
       const final = tooManyViolations(policy, error, event)
       core.logger.warn(`disconnecting socket ${socket.id} (${socket.handshake.address}): ${final.message}`)
       socket.emit('tidesync:error', final)
@@ -112,13 +133,32 @@ export async function installTidesync<TCtx = AuthContext>(
       }
       if (typeof ack === 'function') ack(value)
     }
+    /**
+     * One request, once it has a slot of its socket. A push first waits for the earlier pushes
+     * of its socket and clientId (PushSerializer).
+     */
+    const run = async (event: string, payload: unknown, ack: unknown): Promise<void> => {
+      if (event !== 'sync:push') {
+        reply(event, ack, await tidesync.handle(event, payload, ctx))
+        return
+      }
+      const release = await pushes.acquire(socket.id, payload)
+      try {
+        // Gone while it waited: like a queued request, it never runs.
+        if (socket.disconnected) return
+        reply(event, ack, await tidesync.handle(event, payload, ctx))
+      } finally {
+        release()
+      }
+    }
     for (const event of REQUEST_EVENTS) {
-      socket.on(event, async (payload: unknown, ack: unknown) => {
+      socket.on(event, (payload: unknown, ack: unknown) => {
         if (typeof payload === 'function' && ack === undefined) {
           reply(event, payload, { error: { code: 'BAD_REQUEST', message: 'missing request payload' } })
           return
         }
-        reply(event, ack, await tidesync.handle(event, payload, ctx))
+        if (!limiter.submit(() => run(event, payload, ack)))
+          reply(event, ack, { error: tooManyRequests(requestLimits) })
       })
     }
     const local = (event: string, fn: (payload: unknown) => unknown) => (payload: unknown, ack: unknown) => {
@@ -146,7 +186,10 @@ export async function installTidesync<TCtx = AuthContext>(
       core.logger.warn(`socket ${socket.id} (${socket.handshake.address}) sent a malformed frame: ${message}`)
       violation('frame', { code: 'BAD_REQUEST', message })
     })
-    socket.on('disconnect', () => subs.clear())
+    socket.on('disconnect', () => {
+      limiter.close()
+      subs.clear()
+    })
   }
   nsp.on('connection', onConnection)
 
@@ -154,6 +197,9 @@ export async function installTidesync<TCtx = AuthContext>(
     ...tidesync,
     get subscriptionCount() {
       return registry.size
+    },
+    get requests() {
+      return { running: gauge.running, queued: gauge.queued }
     },
     async close() {
       if (closed) return

@@ -20,9 +20,10 @@ export interface ViolationPolicy {
 
 /**
  * The codes that count: the request itself is invalid at the boundary (its shape, model,
- * method or event, columns, values, keys or size). Refusals of well-formed requests
- * (`FORBIDDEN`, `NOT_FOUND`, `CHECKPOINT_EXPIRED`) and the server's own failures
- * (`UNAVAILABLE`, `INTERNAL`) do not: a normal client meets them in normal use.
+ * method or event, columns, values, keys or size), or came past the socket's request queue
+ * (`TOO_MANY_REQUESTS`: a client that waits for its answers never meets it). Refusals of
+ * well-formed requests (`FORBIDDEN`, `NOT_FOUND`, `CHECKPOINT_EXPIRED`) and the server's own
+ * failures (`UNAVAILABLE`, `INTERNAL`) do not: a normal client meets them in normal use.
  */
 const VIOLATIONS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'BAD_REQUEST',
@@ -33,6 +34,7 @@ const VIOLATIONS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'INVALID_DATE',
   'FORBIDDEN_KEY',
   'PAYLOAD_TOO_LARGE',
+  'TOO_MANY_REQUESTS',
 ])
 
 /** True when an error answer counts as a boundary violation of the socket that caused it. */
