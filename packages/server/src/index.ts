@@ -14,6 +14,7 @@ export {
   defineTidesyncTables,
   tidesyncApplied,
   tidesyncChanges,
+  tidesyncHandoffs,
   tidesyncMeta,
   tidesyncRevSeq,
   tidesyncState,

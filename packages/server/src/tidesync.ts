@@ -9,7 +9,7 @@ import { createPublisher } from './live/publisher.js'
 import { defaultLogger } from './logger.js'
 import type { FullSyncResult, PullResult, PushResult, Reply, ServiceRequest } from './protocol.js'
 import { tidesyncTables } from './schema/metadata.js'
-import { resolveModels } from './schema/resolve-models.js'
+import { type ResolvedModel, resolveModels } from './schema/resolve-models.js'
 import { createModelService, type ModelService } from './services/model-service.js'
 import { deltaPull } from './sync/delta-pull.js'
 import { fullReconcile } from './sync/full-reconcile.js'
@@ -48,6 +48,13 @@ export interface Tidesync<TCtx = AuthContext> {
    * full reconcile), and a push retried after that long may apply twice.
    */
   pruneChangeLog(options: { olderThanMs: number }): Promise<{ changes: number; appliedIds: number }>
+  /**
+   * Hands to the write buffer the counter deltas of committed changes that a stopped server
+   * did not hand over (rows of `tidesync_handoffs` older than 5 s), at most once each. Servers
+   * do it by themselves (readers of such a record, and a sweep after their own hand-offs);
+   * call it at start-up or before a final flush to be sure. Returns how many it handed over.
+   */
+  recoverHandOffs(): Promise<number>
   /** @internal */
   readonly core: Core<TCtx>
 }
@@ -99,13 +106,23 @@ export function createTidesync<TCtx = AuthContext>(
   const now = options.now ?? Date.now
   const keyPrefix = options.keyPrefix ?? 'tidesync:'
   const models = resolveModels(options.models, options.writeBuffer !== undefined)
+  const tables = options.tables ?? tidesyncTables
   const pending: PendingWrites = options.writeBuffer
-    ? new WriteBufferWrites(options.writeBuffer, options.ipc, options.db, keyPrefix, logger, now)
+    ? new WriteBufferWrites(
+        options.writeBuffer,
+        options.ipc,
+        options.db,
+        keyPrefix,
+        logger,
+        now,
+        tables,
+        models as unknown as Map<string, ResolvedModel<unknown>>,
+      )
     : new DirectWrites()
   const core: Core<TCtx> = {
     db: options.db,
     ipc: options.ipc,
-    tables: options.tables ?? tidesyncTables,
+    tables,
     models,
     hlc: new HybridClock(
       options.nodeId ?? randomBytes(4).toString('hex'),
@@ -166,6 +183,7 @@ export function createTidesync<TCtx = AuthContext>(
     fullSync: (request, ctx) => fullReconcile(core, request, ctx),
     pull: (request, ctx) => deltaPull(core, request, ctx),
     push: (request, ctx) => push(core, request, ctx),
+    recoverHandOffs: () => pending.recoverHandOffs(),
 
     async handle(event, payload, ctx) {
       try {

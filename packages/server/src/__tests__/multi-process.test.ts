@@ -111,7 +111,7 @@ describe.runIf(hasRedis && hasPostgres)('two server processes sharing Redis and 
     const tables = await db.execute(
       sql`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'tidesync_%'`,
     )
-    expect((tables as unknown as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(4)
+    expect((tables as unknown as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(5)
   }, 120_000)
 
   afterAll(async () => {

@@ -10,6 +10,10 @@ import { bigint, index, jsonb, pgSequence, pgTable, primaryKey, text, timestamp 
  *   it; delta pulls read it by (model, rev), so their cost follows the number of changes.
  * - `applied`: the change ids applied per client, so a retried push applies once.
  * - `state`: small counters (how far the change log was pruned, per model).
+ * - `handoffs`: counter deltas of committed changes not yet handed to the write buffer (written
+ *   in the change's transaction, deleted once the buffer has them), so that a server that dies
+ *   between the commit and the hand-off loses nothing: another one hands them over again, at
+ *   most once thanks to the buffer's receipts.
  */
 export function defineTidesyncTables(options: { prefix?: string } = {}) {
   const prefix = options.prefix ?? 'tidesync_'
@@ -58,7 +62,22 @@ export function defineTidesyncTables(options: { prefix?: string } = {}) {
     key: text('key').primaryKey(),
     value: bigint('value', { mode: 'number' }).notNull(),
   })
-  return { prefix, revSeq, meta, changes, applied, state }
+  const handoffs = pgTable(
+    `${prefix}handoffs`,
+    {
+      /** The write buffer receipt prefix of this write (one receipt per column: `<receipt>/<column>`). */
+      receipt: text('receipt').primaryKey(),
+      model: text('model').notNull(),
+      uid: text('uid').notNull(),
+      deltas: jsonb('deltas').$type<Record<string, number>>().notNull(),
+      createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    },
+    (t) => [
+      index(`${prefix}handoffs_record`).on(t.model, t.uid),
+      index(`${prefix}handoffs_created_at`).on(t.createdAt),
+    ],
+  )
+  return { prefix, revSeq, meta, changes, applied, state, handoffs }
 }
 
 export type TidesyncTables = ReturnType<typeof defineTidesyncTables>
@@ -70,3 +89,4 @@ export const tidesyncChanges = tidesyncTables.changes
 export const tidesyncApplied = tidesyncTables.applied
 export const tidesyncState = tidesyncTables.state
 export const tidesyncRevSeq = tidesyncTables.revSeq
+export const tidesyncHandoffs = tidesyncTables.handoffs

@@ -16,9 +16,10 @@ import type { CommittedChange, StagedChange } from './staged-change.js'
  * locks, their hand-off is marked in flight (`reserve`), so that the next writer of a record
  * and readers wait for it before reading the record's pending state: writes of one record reach
  * the buffer in the order they committed. A hand-off the buffer refuses is written to the table
- * directly (see `WriteBufferWrites.handOff`). If the process dies between the commit and the
- * hand-off, those writes are lost (at most once; the change ids are recorded, so a retry never
- * applies them twice) and the marks expire.
+ * directly (see `WriteBufferWrites.handOff`). Counter deltas are also recorded in the
+ * transaction (`reserve`), so when the process dies between the commit and the hand-off they
+ * are handed over later by another reader, writer or sweep, exactly once (buffer receipts);
+ * the fields of a buffered update are then lost (at most once) and the marks expire.
  */
 export async function commitChanges<T>(
   core: Core,
@@ -31,7 +32,7 @@ export async function commitChanges<T>(
       const out = await work(tx)
       deferred = deferredWrites(out.staged)
       // Before the revisions: their per-model lock is held until commit, keep it short.
-      if (deferred.length > 0) await core.pending.reserve(deferred)
+      if (deferred.length > 0) await core.pending.reserve(tx, deferred)
       await writeRevisions(core, tx, out.staged)
       return out
     })

@@ -34,6 +34,8 @@ export interface DeferredWrite {
   deltas?: Record<string, number>
   /** The record's hand-off mark, set by `reserve` (inside the transaction). */
   token?: string
+  /** The receipt of its counter deltas (their `handoffs` row), set by `reserve`. */
+  receipt?: string
 }
 
 /**
@@ -82,13 +84,19 @@ export interface PendingWrites {
   /**
    * Inside the transaction, after every change of it was staged and checked, holding the
    * records' locks: marks each record's hand-off as in flight, so writers and readers of it
-   * wait for the hand-off (or the rollback) before reading its pending state.
+   * wait for the hand-off (or the rollback) before reading its pending state; records what
+   * the hand-off owes in `tx`, so that it survives a crash after the commit.
    */
-  reserve(writes: DeferredWrite[]): Promise<void>
+  reserve(tx: TidesyncTx, writes: DeferredWrite[]): Promise<void>
   /** After the commit: hands the writes to the buffer, then settles their marks. */
   handOff(writes: DeferredWrite[]): Promise<void>
   /** After a rollback: settles the marks `reserve` set; nothing reaches the buffer. */
   release(writes: DeferredWrite[]): Promise<void>
+  /**
+   * Hands over again what stopped servers left owed (see WriteBufferWrites). Returns how many
+   * writes it handed over.
+   */
+  recoverHandOffs(): Promise<number>
   /** Called once a delete of the row committed. */
   afterCommitDelete?(model: ResolvedModel<unknown>, uid: string): Promise<void>
   /**
@@ -150,6 +158,9 @@ export class DirectWrites implements PendingWrites {
   async reserve(): Promise<void> {}
   async handOff(): Promise<void> {}
   async release(): Promise<void> {}
+  async recoverHandOffs(): Promise<number> {
+    return 0
+  }
 
   async pendingUids(): Promise<string[]> {
     return []

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { type Ipc, IpcUnavailableError, type Json } from '@tidesync/ipc'
-import { eq, sql } from 'drizzle-orm'
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Ipc, Json } from '@tidesync/ipc'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { TidesyncTx } from '../db/types.js'
+import type { TidesyncTables } from '../schema/metadata.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
 import { uidIn } from '../services/read-records.js'
 import type { Logger, TidesyncDb } from '../types.js'
@@ -20,6 +21,12 @@ const HAND_OFF_TIMEOUT_MS = 5_000
 
 /** First and longest pause between two looks at an in-flight hand-off. */
 const HAND_OFF_POLL_MS = [2, 25] as const
+
+/** How often, at most, a process looks for hand-offs left behind (after one of its own hand-offs). */
+const SWEEP_EVERY_MS = 5_000
+
+/** Hand-off rows handed over again per query. */
+const SWEEP_BATCH = 500
 
 /** Pauses between the attempts of a refused hand-off's direct write to the table. */
 const DIRECT_WRITE_BACKOFF_MS = [25, 100, 250, 500] as const
@@ -53,11 +60,18 @@ function sleep(ms: number): Promise<void> {
  *   (and hands its own over after it), and a reader that sees a change's revision sees its
  *   value too. A mark left in flight by a server that stopped expires after
  *   `HAND_OFF_TIMEOUT_MS` (logged).
- * - Exactly-once caveat: a process crash between the commit and the hand-off loses those
- *   writes (a counter increment, the fields of a buffered update): at most once, never twice,
- *   since the change ids committed. `DirectWrites` has no such window. A hand-off the buffer
- *   refuses (its IPC unreachable) is written straight to the table instead, before the mark
- *   settles, so it is lost only when the table refuses it too.
+ * - Counter deltas exactly once, across crashes: each deferred delta gets a receipt and a row in
+ *   the `handoffs` table, written in the change's transaction (`reserve`). The buffer takes it
+ *   with its receipt (applied at most once per receipt, however often it is given) and the row
+ *   is deleted once it did. A row left behind (the server died between the commit and the
+ *   hand-off, or before deleting it) is handed over again (`redeliver`, which skips receipts
+ *   already applied): by the next reader or writer of the record, which finds the record's
+ *   mark expired, or by a sweep of rows older than `HAND_OFF_TIMEOUT_MS` that every server
+ *   runs after its own hand-offs (and `recoverHandOffs()`). A hand-off the buffer refuses (its
+ *   IPC unreachable) is written straight to the table instead, in a transaction that claims
+ *   the receipts (so the buffer skips them if they reached it after all) and deletes the row,
+ *   before the mark settles. The fields of a buffered update (last write wins, "last seen"
+ *   stamps) have no receipt: a crash between the commit and their hand-off loses them.
  * - Reads overlay pending values, so every client sees a write at once. The buffer reads one row
  *   and column at a time, so only rows touched recently are overlaid: each write marks its row
  *   in an IPC hash (`<keyPrefix>pending:<model>`) with a fresh token, and a read that finds
@@ -76,7 +90,12 @@ export class WriteBufferWrites implements PendingWrites {
     private readonly keyPrefix: string,
     private readonly logger: Logger,
     private readonly now: () => number,
+    private readonly tables: TidesyncTables,
+    private readonly models: Map<string, ResolvedModel<unknown>>,
   ) {}
+
+  private lastSweep = 0
+  private sweeping: Promise<unknown> | undefined
 
   private trackKey(model: ResolvedModel<unknown>): string {
     return `${this.keyPrefix}pending:${model.name}`
@@ -113,7 +132,14 @@ export class WriteBufferWrites implements PendingWrites {
     if (this.overlays(model)) await this.ipc.hdel(this.trackKey(model), uid)
   }
 
-  async reserve(writes: DeferredWrite[]): Promise<void> {
+  async reserve(tx: TidesyncTx, writes: DeferredWrite[]): Promise<void> {
+    const owed = []
+    for (const write of writes) {
+      if (!write.deltas || Object.keys(write.deltas).length === 0) continue
+      write.receipt = randomUUID()
+      owed.push({ receipt: write.receipt, model: write.model.name, uid: write.uid, deltas: write.deltas })
+    }
+    if (owed.length > 0) await tx.insert(this.tables.handoffs).values(owed)
     const expires = Date.now() + HAND_OFF_TIMEOUT_MS
     for (const [key, group] of this.byModel(writes)) {
       const marks: Record<string, Json> = {}
@@ -127,34 +153,25 @@ export class WriteBufferWrites implements PendingWrites {
 
   async handOff(writes: DeferredWrite[]): Promise<void> {
     let failure: unknown
+    const handedOver: string[] = []
     for (const write of writes) {
       const row = this.buffer.table(write.model.table).where(write.uid)
       // What the buffer has not taken yet (a failure part-way leaves the rest to the database).
       let fields = write.fields
       const deltas = { ...(write.deltas ?? {}) }
-      /** The increment under way when the buffer failed. */
-      let current: string | undefined
       try {
         if (fields) {
           await row.update(fields)
           fields = undefined
         }
         for (const [column, delta] of Object.entries(deltas)) {
-          current = column
-          await row.increment(column, delta)
+          await row.increment(column, delta, { receipt: receiptOf(write.receipt!, column) })
           delete deltas[column]
         }
+        if (write.receipt) handedOver.push(write.receipt)
       } catch (error) {
-        // An IPC request that may have been applied (a timeout after it was sent): writing its
-        // delta to the table as well could count it twice, so it is left to the buffer
-        // (at most once), and only what surely did not reach the buffer is written directly.
-        if (current !== undefined && isOutcomeUnknown(error)) {
-          delete deltas[current]
-          this.logger.error(
-            `write buffer: the outcome of an increment of ${write.model.name} ${write.uid}.${current} is unknown (not written again)`,
-            error,
-          )
-        }
+        // An increment whose IPC request timed out may still have reached the buffer: its
+        // receipt, claimed by the direct write, makes the buffer skip it then.
         try {
           await this.writeDirectly(write, fields, deltas)
           this.logger.warn(
@@ -163,7 +180,8 @@ export class WriteBufferWrites implements PendingWrites {
           )
         } catch (directError) {
           this.logger.error(
-            `write buffer refused a committed write of ${write.model.name} ${write.uid}, and so did the table (it is lost)`,
+            `write buffer refused a committed write of ${write.model.name} ${write.uid}, and so did the table` +
+              (write.receipt ? ' (its counter deltas stay owed: handed over again later)' : ' (it is lost)'),
             error,
             directError,
           )
@@ -171,34 +189,148 @@ export class WriteBufferWrites implements PendingWrites {
         }
       }
     }
+    if (handedOver.length > 0) await this.forget(handedOver)
     await this.release(writes)
+    this.maybeSweep()
     if (failure !== undefined) throw failure
   }
 
+  /** Deletes hand-off rows the buffer has taken (a row left over is only handed over again, harmlessly). */
+  private async forget(receipts: string[]): Promise<void> {
+    const { handoffs } = this.tables
+    try {
+      await this.db.delete(handoffs).where(inArray(handoffs.receipt, receipts))
+    } catch (error) {
+      this.logger.warn(
+        'could not delete handed-over write buffer hand-off rows (they will be handed over again)',
+        error,
+      )
+    }
+  }
+
   /**
-   * The fallback of a hand-off the buffer refused (its IPC unreachable): one
-   * `UPDATE ... SET col = col + delta, field = value` of the row, retried with a short backoff,
-   * still under the record's in-flight mark, so that an acknowledged change is not lost while
-   * the process lives.
+   * The fallback of a hand-off the buffer refused (its IPC unreachable), and of a redelivery:
+   * one transaction that claims the deltas' receipts (so the buffer skips any that reached it),
+   * adds the claimed deltas and sets the fields with one `UPDATE` of the row, and deletes the
+   * hand-off row; retried with a short backoff, still under the record's in-flight mark, so
+   * that an acknowledged change is not lost while the process lives.
    */
   private async writeDirectly(
-    write: DeferredWrite,
+    write: Pick<DeferredWrite, 'model' | 'uid' | 'receipt'>,
     fields: Record<string, unknown> | undefined,
     deltas: Record<string, number>,
   ): Promise<void> {
-    const set: Record<string, unknown> = { ...(fields ?? {}) }
-    for (const [column, delta] of Object.entries(deltas)) {
-      set[column] = sql`${write.model.columns.get(column)!} + ${delta}`
-    }
-    if (Object.keys(set).length === 0) return
+    const { handoffs } = this.tables
+    const columns = Object.keys(deltas)
+    if (!fields && columns.length === 0 && !write.receipt) return
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.db.update(write.model.table).set(set).where(eq(write.model.uid, write.uid))
+        await this.db.transaction(async (tx) => {
+          const set: Record<string, unknown> = { ...(fields ?? {}) }
+          if (write.receipt && columns.length > 0) {
+            const fresh = await this.buffer.table(write.model.table).claimReceipts(
+              tx,
+              columns.map((column) => receiptOf(write.receipt!, column)),
+            )
+            for (const column of columns) {
+              if (!fresh.has(receiptOf(write.receipt, column))) continue
+              set[column] = sql`${write.model.columns.get(column)!} + ${deltas[column]!}`
+            }
+          }
+          if (write.receipt) await tx.delete(handoffs).where(eq(handoffs.receipt, write.receipt))
+          if (Object.keys(set).length > 0) {
+            await tx.update(write.model.table).set(set).where(eq(write.model.uid, write.uid))
+          }
+        })
         return
       } catch (error) {
         if (attempt >= DIRECT_WRITE_BACKOFF_MS.length) throw error
         await sleep(DIRECT_WRITE_BACKOFF_MS[attempt]!)
       }
+    }
+  }
+
+  /** Starts a sweep of hand-offs left behind, unless one ran in this process recently. */
+  private maybeSweep(): void {
+    const now = Date.now()
+    if (this.sweeping || now - this.lastSweep < SWEEP_EVERY_MS) return
+    this.lastSweep = now
+    this.sweeping = this.recoverHandOffs()
+      .catch((error) => this.logger.warn('write buffer hand-off sweep failed (retried later)', error))
+      .finally(() => {
+        this.sweeping = undefined
+      })
+  }
+
+  /**
+   * Hands over again the counter deltas of committed changes whose hand-off row is older than
+   * `HAND_OFF_TIMEOUT_MS` (their server died or stalled between the commit and the hand-off).
+   * Returns how many rows it handed over.
+   */
+  async recoverHandOffs(): Promise<number> {
+    const { handoffs } = this.tables
+    let total = 0
+    for (;;) {
+      const rows = await this.db
+        .select()
+        .from(handoffs)
+        .where(sql`${handoffs.createdAt} < now() - make_interval(secs => ${HAND_OFF_TIMEOUT_MS / 1000})`)
+        .orderBy(handoffs.createdAt)
+        .limit(SWEEP_BATCH)
+      if (rows.length === 0) return total
+      await this.redeliver(rows)
+      total += rows.length
+      if (rows.length < SWEEP_BATCH) return total
+    }
+  }
+
+  /** Hands over again what is owed for some records (their marks expired in flight). */
+  private async recoverRecords(model: ResolvedModel<unknown>, uids: string[]): Promise<void> {
+    const { handoffs } = this.tables
+    const rows = await this.db
+      .select()
+      .from(handoffs)
+      .where(and(eq(handoffs.model, model.name), inArray(handoffs.uid, uids)))
+    if (rows.length > 0) await this.redeliver(rows)
+  }
+
+  /**
+   * Gives hand-off rows to the buffer again (receipts it applied already are skipped, those
+   * still pending are not counted twice) and deletes them; when the buffer refuses, writes them
+   * to the table directly (claiming their receipts).
+   */
+  private async redeliver(rows: Array<typeof this.tables.handoffs.$inferSelect>): Promise<void> {
+    const byModel = new Map<string, typeof rows>()
+    for (const row of rows) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
+    for (const [name, group] of byModel) {
+      const model = this.models.get(name)
+      if (!model) {
+        this.logger.error(`write buffer hand-off rows of unknown model ${name} are left in place`)
+        continue
+      }
+      const items = group.flatMap((row) =>
+        Object.entries(row.deltas).map(([column, delta]) => ({
+          key: row.uid,
+          column,
+          delta,
+          receipt: receiptOf(row.receipt, column),
+        })),
+      )
+      try {
+        await this.buffer.table(model.table).redeliver(items)
+        await this.forget(group.map((row) => row.receipt))
+      } catch (error) {
+        this.logger.warn(
+          `write buffer refused a redelivery of ${model.name}: written to the table instead`,
+          error,
+        )
+        for (const row of group) {
+          await this.writeDirectly({ model, uid: row.uid, receipt: row.receipt }, undefined, row.deltas)
+        }
+      }
+      this.logger.warn(
+        `handed over ${group.length} counter write(s) of ${model.name} left by a stopped server`,
+      )
     }
   }
 
@@ -252,10 +384,18 @@ export class WriteBufferWrites implements PendingWrites {
       if (waiting.length === 0) return marked
       const now = Date.now()
       const expired = waiting.filter((uid) => inFlightUntil(marked[uid])! <= now)
+      if (expired.length > 0) {
+        // Its server stopped (or stalled) between a commit and its hand-off: hand over what it
+        // owed before anyone reads the record.
+        await this.recoverRecords(model, expired).catch((error) =>
+          this.logger.error(`could not hand over the owed counter writes of ${model.name}`, error),
+        )
+      }
       for (const uid of expired) {
         this.logger.warn(
           `write buffer hand-off of ${model.name} ${uid} still in flight after ${HAND_OFF_TIMEOUT_MS} ms ` +
-            '(a server stopped between a commit and its hand-off?): its buffered write may be lost',
+            '(a server stopped between a commit and its hand-off?): its counter deltas were handed over again; ' +
+            'the fields of a buffered update may be lost',
         )
         if ((await this.ipc.hget(key, uid)) === marked[uid])
           await this.ipc.hset(key, { [uid]: this.settledToken() })
@@ -366,13 +506,7 @@ function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(toWireValue(a) as Json) === JSON.stringify(toWireValue(b) as Json)
 }
 
-/**
- * An IPC failure (possibly wrapped by the write buffer) after which the store may still have
- * applied the request.
- */
-function isOutcomeUnknown(error: unknown): boolean {
-  for (let e = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (e instanceof IpcUnavailableError) return e.outcomeUnknown
-  }
-  return false
+/** The buffer receipt of one column of a hand-off. */
+function receiptOf(receipt: string, column: string): string {
+  return `${receipt}/${column}`
 }

@@ -62,6 +62,34 @@ export function bufferContract(env: () => ContractEnv): void {
       return { t, buffer, push }
     }
 
+    /** The hand-off rows (counter deltas owed to the buffer). */
+    const handOffRows = async () =>
+      rowsOf<{ receipt: string; uid: string; deltas: Record<string, number> }>(
+        await env().database.db.execute(
+          sql`SELECT receipt, uid, deltas FROM tidesync_handoffs ORDER BY receipt`,
+        ),
+      )
+
+    /** A hand-off row as a server would have written it, `ageSeconds` ago. */
+    const insertHandOff = async (
+      row: { receipt: string; model: string; uid: string; deltas: Record<string, number> },
+      ageSeconds: number,
+    ) => {
+      await env().database.db.execute(
+        sql`INSERT INTO tidesync_handoffs (receipt, model, uid, deltas, created_at)
+          VALUES (${row.receipt}, ${row.model}, ${row.uid}, ${JSON.stringify(row.deltas)}::jsonb,
+            now() - make_interval(secs => ${ageSeconds}))`,
+      )
+    }
+
+    const until = async (check: () => Promise<boolean>, ms = 10_000) => {
+      const deadline = Date.now() + ms
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error('condition not met in time')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+
     /** The row as the table holds it (nothing pending). */
     const stored = async (uid: string) =>
       rowsOf<{ title: string; likes: number; owner_id: string }>(
@@ -147,32 +175,99 @@ export function bufferContract(env: () => ContractEnv): void {
       expect(likes.slice(1)).toEqual(likes.slice(1).map(() => 3))
     })
 
-    it('a committed increment the buffer refuses (its IPC unreachable) is written to the table, not lost', async () => {
-      const warnings: string[] = []
-      const logger = { ...noopLogger, warn: (message: string) => warnings.push(message) }
-      const fault = { failNext: false }
-      let refusing: () => void = () => {}
-      const refused = new Promise<void>((resolve) => (refusing = resolve))
-      const ipc = env().ipc
-      const flaky = new Proxy(ipc, {
-        get(target, property, receiver) {
-          const value = Reflect.get(target, property, receiver)
-          if (typeof value !== 'function') return value
-          if (property !== 'hincrBy') return value.bind(target)
-          return async (...args: unknown[]) => {
-            if (fault.failNext) {
-              fault.failNext = false
-              refusing()
-              // As a command timeout does: the refusal takes a while.
-              await new Promise((resolve) => setTimeout(resolve, 100))
-              throw new IpcUnavailableError('injected: the IPC store is unreachable', false)
+    for (const ran of [false, true]) {
+      const what = ran
+        ? 'whose IPC request timed out after it ran in the store is written to the table and counted once'
+        : 'the buffer refuses (its IPC unreachable) is written to the table, not lost'
+      it(`a committed increment ${what}`, async () => {
+        const warnings: string[] = []
+        const logger = { ...noopLogger, warn: (message: string) => warnings.push(message) }
+        const fault = { failNext: false }
+        let refusing: () => void = () => {}
+        const refused = new Promise<void>((resolve) => (refusing = resolve))
+        const ipc = env().ipc
+        // The buffer's increment with a receipt is an `hset` of its pending receipts hash.
+        const isIncrement = (property: string | symbol, args: unknown[]) =>
+          property === 'hincrBy' || (property === 'hset' && String(args[0]).endsWith(':rct'))
+        const flaky = new Proxy(ipc, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver)
+            if (typeof value !== 'function') return value
+            return async (...args: unknown[]) => {
+              if (fault.failNext && isIncrement(property, args)) {
+                fault.failNext = false
+                refusing()
+                if (ran) await value.apply(target, args)
+                // As a command timeout does: the refusal takes a while.
+                await new Promise((resolve) => setTimeout(resolve, 100))
+                throw new IpcUnavailableError('injected: the IPC store is unreachable', ran)
+              }
+              return value.apply(target, args)
             }
-            return value.apply(target, args)
-          }
-        },
+          },
+        })
+        const buffer = await openWriteBuffer({
+          ipc: flaky,
+          databases: { default: env().database.db },
+          checkpointPath: false,
+          handleSignals: false,
+          flushInterval: 3_600_000,
+          keyPrefix: `${uniqueId('wb')}:`,
+          logger: noopLogger,
+        })
+        buffers.push(buffer)
+        const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:` })
+        const uid = uuidv7()
+        await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+        const like: Change = {
+          id: 'c2',
+          model: 'todos',
+          uid,
+          op: 'increment',
+          deltas: { likes: 5 },
+          clock: t.core.hlc.now(),
+        }
+        const start = await t.fullSync({ model: 'todos', metadata: {} }, ALICE)
+        fault.failNext = true
+        const pushing = t.push({ clientId: 'phone', changes: [like] }, ALICE)
+        await refused // committed; the hand-off is being refused
+        // A pull meanwhile waits for the record's hand-off, which ends with the table write.
+        const pulled = await t.pull({ model: 'todos', checkpoint: start.checkpoint }, ALICE)
+        const first = await pushing
+        expect(fault.failNext).toBe(false)
+        const outcome = first.outcomes[0] as {
+          status: string
+          meta?: { rev: number }
+          record?: { likes?: number }
+        }
+        expect(outcome.status).toBe('applied')
+        expect(outcome.record?.likes).toBe(5)
+        expect(pulled.upserts.map((u) => [u.meta.rev, u.record.likes])).toEqual([[outcome.meta?.rev, 5]])
+        expect(warnings).toEqual([expect.stringContaining('written to the table instead')])
+        expect((await stored(uid))!.likes).toBe(5)
+        expect(await handOffRows()).toEqual([])
+        expect((await t.push({ clientId: 'phone', changes: [like] }, ALICE)).outcomes).toEqual([
+          { id: 'c2', status: 'duplicate' },
+        ])
+        expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(5)
+        // The next increment goes through the buffer again; nothing is counted twice.
+        const more = await t.push(
+          {
+            clientId: 'phone',
+            changes: [{ ...like, id: 'c3', deltas: { likes: 2 }, clock: t.core.hlc.now() }],
+          },
+          ALICE,
+        )
+        expect(statusOf(more.outcomes[0])).toBe('applied')
+        expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(7)
+        await buffer.flush()
+        expect((await stored(uid))!.likes).toBe(7)
       })
-      const buffer = await openWriteBuffer({
-        ipc: flaky,
+    }
+
+    it('a server that dies between the commit and the hand-off loses nothing: the next reader hands the delta over, once', async () => {
+      const real = await openWriteBuffer({
+        ipc: env().ipc,
         databases: { default: env().database.db },
         checkpointPath: false,
         handleSignals: false,
@@ -180,52 +275,86 @@ export function bufferContract(env: () => ContractEnv): void {
         keyPrefix: `${uniqueId('wb')}:`,
         logger: noopLogger,
       })
-      buffers.push(buffer)
-      const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:` })
+      buffers.push(real)
+      // The dying server's buffer: its increments never arrive (the process is gone).
+      const dead: WriteBufferLike = {
+        table: (table) => {
+          const inner = real.table(table)
+          return {
+            where: (key) => ({
+              increment: () => new Promise<never>(() => {}),
+              update: () => new Promise<never>(() => {}),
+              get: (column: string) => inner.where(key as never).get(column as never),
+            }),
+            insert: () => new Promise<never>(() => {}),
+            redeliver: () => new Promise<never>(() => {}),
+            claimReceipts: () => new Promise<never>(() => {}),
+          }
+        },
+        flush: () => real.flush(),
+      }
+      const keyPrefix = `${uniqueId('ts')}:`
+      const dying = env().create({ writeBuffer: dead, keyPrefix })
+      const other = env().create({ writeBuffer: real, keyPrefix })
       const uid = uuidv7()
-      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      await other.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
       const like: Change = {
-        id: 'c2',
+        id: 'k1',
         model: 'todos',
         uid,
         op: 'increment',
-        deltas: { likes: 5 },
-        clock: t.core.hlc.now(),
+        deltas: { likes: 3 },
+        clock: other.core.hlc.now(),
       }
-      const start = await t.fullSync({ model: 'todos', metadata: {} }, ALICE)
-      fault.failNext = true
-      const pushing = t.push({ clientId: 'phone', changes: [like] }, ALICE)
-      await refused // committed; the hand-off is being refused
-      // A pull meanwhile waits for the record's hand-off, which ends with the table write.
-      const pulled = await t.pull({ model: 'todos', checkpoint: start.checkpoint }, ALICE)
-      const first = await pushing
-      expect(fault.failNext).toBe(false)
-      const outcome = first.outcomes[0] as {
-        status: string
-        meta?: { rev: number }
-        record?: { likes?: number }
-      }
-      expect(outcome.status).toBe('applied')
-      expect(outcome.record?.likes).toBe(5)
-      expect(pulled.upserts.map((u) => [u.meta.rev, u.record.likes])).toEqual([[outcome.meta?.rev, 5]])
-      expect(warnings).toEqual([expect.stringContaining('written to the table instead')])
-      expect((await stored(uid))!.likes).toBe(5)
-      expect((await t.push({ clientId: 'phone', changes: [like] }, ALICE)).outcomes).toEqual([
-        { id: 'c2', status: 'duplicate' },
+      void dying.push({ clientId: 'phone', changes: [like] }, ALICE) // never answered
+      await until(async () => (await handOffRows()).length === 1)
+      // The client retries on the other server: the change is committed, so it is a duplicate.
+      expect((await other.push({ clientId: 'phone', changes: [like] }, ALICE)).outcomes).toEqual([
+        { id: 'k1', status: 'duplicate' },
       ])
-      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(5)
-      // The next increment goes through the buffer again; nothing is counted twice.
-      const more = await t.push(
-        {
-          clientId: 'phone',
-          changes: [{ ...like, id: 'c3', deltas: { likes: 2 }, clock: t.core.hlc.now() }],
-        },
-        ALICE,
-      )
-      expect(statusOf(more.outcomes[0])).toBe('applied')
-      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(7)
+      // A reader waits for the record's mark; when it expires, the owed delta is handed over.
+      const found = await other.services.todos!.findUnique({ uid }, ALICE)
+      expect(found!.record.likes).toBe(3)
+      expect(await handOffRows()).toEqual([])
+      expect(await other.recoverHandOffs()).toBe(0)
+      await real.flush()
+      expect((await stored(uid))!.likes).toBe(3)
+    }, 20_000)
+
+    it('hand-off rows left behind are swept once; a row whose delta the buffer already took is not counted twice', async () => {
+      const { t, buffer, push } = await setup()
+      const uid = uuidv7()
+      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      const increment = (id: string, likes: number): Change => ({
+        id,
+        model: 'todos',
+        uid,
+        op: 'increment',
+        deltas: { likes },
+        clock: t.core.hlc.now(),
+      })
+      expect(statusOf((await push('phone', [increment('s1', 2)], ALICE)).outcomes[0])).toBe('applied')
+      expect(await handOffRows()).toEqual([])
+      // As if a server died after the buffer took a delta but before deleting its row...
+      const owed = { receipt: 'left-behind', model: 'todos', uid, deltas: { likes: 2 } }
+      await buffer.table(todos).where(uid).increment('likes', 2, { receipt: 'left-behind/likes' })
+      await insertHandOff(owed, 10)
+      // ...and another row whose hand-off never happened.
+      await insertHandOff({ receipt: 'never-handed', model: 'todos', uid, deltas: { likes: 10 } }, 10)
+      // A fresh row (its server may still be handing it over) is left alone.
+      await insertHandOff({ receipt: 'fresh', model: 'todos', uid, deltas: { likes: 100 } }, 0)
+      expect(await t.recoverHandOffs()).toBe(2)
+      expect((await handOffRows()).map((r) => r.receipt)).toEqual(['fresh'])
+      await env().database.db.execute(sql`DELETE FROM tidesync_handoffs`)
+      // 2 (pushed) + 2 (left behind: counted once) + 10 (never handed over).
+      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(14)
       await buffer.flush()
-      expect((await stored(uid))!.likes).toBe(7)
+      expect((await stored(uid))!.likes).toBe(14)
+      // Swept again after the flush (a second server, a repeated sweep): nothing counts twice.
+      await insertHandOff(owed, 10)
+      expect(await t.recoverHandOffs()).toBe(1)
+      await buffer.flush()
+      expect((await stored(uid))!.likes).toBe(14)
     })
 
     it('a pull during the hand-over of an increment waits for it: it never sees the new revision with the old counter', async () => {
@@ -251,12 +380,12 @@ export function bufferContract(env: () => ContractEnv): void {
             where: (key) => {
               const row = inner.where(key as never)
               return {
-                increment: async (column: string, n?: number) => {
+                increment: async (column: string, n?: number, options?: { receipt?: string }) => {
                   if (gate) {
                     reachedGate()
                     await gate
                   }
-                  return row.increment(column as never, n)
+                  return row.increment(column as never, n, options)
                 },
                 update: (fields: Record<string, unknown>) => row.update(fields as never),
                 get: (column: string) => row.get(column as never),
@@ -264,6 +393,8 @@ export function bufferContract(env: () => ContractEnv): void {
             },
             insert: (row) => inner.insert(row as never),
             flush: () => inner.flush(),
+            redeliver: (items) => inner.redeliver(items as never),
+            claimReceipts: (tx, receipts) => inner.claimReceipts(tx, receipts),
           }
         },
         flush: () => real.flush(),
