@@ -4,11 +4,19 @@ import { pgTable, text, uuid } from 'drizzle-orm/pg-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { effectScope } from 'vue'
 import { createClient } from '../core/client.js'
-import { type TidesyncClientError, TidesyncServerError } from '../core/errors.js'
+import { type TidesyncClientError, TidesyncPushTimeoutError, TidesyncServerError } from '../core/errors.js'
 import type { SyncProgress } from '../core/types.js'
 import { useSyncedQuery } from '../vue/index.js'
-import { online, settle, silentLogger, testClient } from './helpers/clients.js'
-import { uniqueDbName, waitFor } from './helpers/idb.js'
+import {
+  idle,
+  online,
+  settle,
+  silentLogger,
+  statusWhere,
+  type TestClient,
+  testClient,
+} from './helpers/clients.js'
+import { sleep, uniqueDbName, waitFor } from './helpers/idb.js'
 import { notes, todos } from './helpers/schema.js'
 import { startServer, type TestServer } from './helpers/server.js'
 
@@ -214,5 +222,156 @@ describe('recovery and progress', () => {
     )
     expect(reader.status.progress).toBeNull()
     sub.unsubscribe()
+  })
+})
+
+// A server slower than the client's push timeout (reliability finding 8): the client keeps the
+// push open instead of sending the same changes again, and sizes and times its pushes to the
+// server. The server is slowed for real: its socket holds or delays the client's `sync:push`
+// requests before they reach the tidesync handlers.
+
+const todosOf = (projectId: string) => server.db.select().from(todos).where(eq(todos.projectId, projectId))
+
+/** The `sync:push` requests the server received from one client: the change ids of each. */
+const pushesOf = (clientId: string): string[][] =>
+  server.requests
+    .filter((request) => request.event === 'sync:push' && request.payload.clientId === clientId)
+    .map((request) => (request.payload.changes as Array<{ id: string }>).map((change) => change.id))
+
+/** How often the server received each change id from a client. */
+const sendCounts = (clientId: string): Map<string, number> => {
+  const counts = new Map<string, number>()
+  for (const id of server.pushedChangeIds.get(clientId) ?? []) counts.set(id, (counts.get(id) ?? 0) + 1)
+  return counts
+}
+
+/** An offline client with `count` todos in its outbox (created offline, so they go in one push). */
+async function clientWithOutbox(
+  p: string,
+  count: number,
+  options: Parameters<typeof testClient>[1] = {},
+): Promise<{ client: TestClient; clientId: string; errors: TidesyncClientError[] }> {
+  const client = track(testClient(server, { online: false, ...options }))
+  const errors: TidesyncClientError[] = []
+  client.errors$.subscribe((error) => errors.push(error))
+  for (let i = 0; i < count; i++) await client.collection('todos').create({ title: `t${i}`, projectId: p })
+  return { client, clientId: await client.clientId(), errors }
+}
+
+describe('pushes to a server slower than the push timeout', () => {
+  it('keeps a late push open: never sends it again on the connection, applies its late answer', async () => {
+    const p = project()
+    const { client, clientId, errors } = await clientWithOutbox(p, 3, {
+      requestTimeoutMs: 1000,
+      pushTimeoutPerChangeMs: 0,
+    })
+    const sub = client.collection('todos').find$({ projectId: p }).subscribe()
+    const hold = server.holdPushes(clientId)
+    client.goOnline()
+    await waitFor(() => errors.some((error) => error.code === 'CLIENT_PUSH_TIMEOUT'), 5000, 'push timeout')
+    const timeout = errors.find((error) => error.code === 'CLIENT_PUSH_TIMEOUT')
+    expect(timeout).toBeInstanceOf(TidesyncPushTimeoutError)
+    expect(timeout).toMatchObject({ changes: 3, timeoutMs: 1000 })
+
+    // Other work goes on meanwhile: the subset syncs and a live change from another client arrives.
+    const other = track(testClient(server))
+    const theirs = await other.collection('todos').create({ title: 'theirs', projectId: p })
+    await settle(other)
+    await waitFor(
+      async () => (await client.collection('todos').get(theirs.uid)) !== undefined,
+      5000,
+      'live change',
+    )
+
+    // A local write during the open push queues behind it; the open push is not sent again,
+    // through several more timeout periods and retry delays.
+    const [first] = await client.collection('todos').find({ projectId: p, title: 't0' })
+    await client.collection('todos').update(first!.uid, { done: true })
+    await sleep(1000)
+    expect(hold.held).toBe(1)
+    expect(pushesOf(clientId)).toHaveLength(1)
+    expect(pushesOf(clientId)[0]).toHaveLength(3)
+    expect(client.status).toMatchObject({ online: true, syncing: true, pending: 4 })
+    expect(client.status.error?.code).toBe('CLIENT_PUSH_TIMEOUT')
+    expect(await todosOf(p)).toHaveLength(1)
+
+    // The late answer is applied, then the rest is pushed.
+    hold.release()
+    await idle(client)
+    expect(client.status.error).toBeNull()
+    const rows = await todosOf(p)
+    expect(rows).toHaveLength(4)
+    expect(rows.find((row) => row.uid === first!.uid)?.done).toBe(true)
+    expect([...sendCounts(clientId).values()]).toEqual([1, 1, 1, 1])
+    expect(pushesOf(clientId).map((ids) => ids.length)).toEqual([3, 1])
+    expect(errors.filter((error) => error.code === 'CLIENT_PUSH_TIMEOUT')).toHaveLength(1)
+    sub.unsubscribe()
+  })
+
+  it('pushes the unanswered changes again after the connection dropped', async () => {
+    const p = project()
+    const { client, clientId, errors } = await clientWithOutbox(p, 2, {
+      requestTimeoutMs: 400,
+      pushTimeoutPerChangeMs: 0,
+    })
+    const hold = server.holdPushes(clientId)
+    client.goOnline()
+    await waitFor(() => errors.some((error) => error.code === 'CLIENT_PUSH_TIMEOUT'), 5000, 'push timeout')
+    expect(pushesOf(clientId)).toHaveLength(1)
+
+    // A disconnect ends the open request: its answer can no longer come.
+    client.goOffline()
+    await statusWhere(client, (status) => !status.online && !status.syncing, 5000, 'offline')
+    await waitFor(
+      () =>
+        errors.some((error) => error.code === 'CLIENT_TIMEOUT' && /connection dropped/.test(error.message)),
+      5000,
+      'request ended by the disconnect',
+    )
+    hold.release() // the held copy belongs to the closed connection: socket.io drops it
+    expect(client.status.pending).toBe(2)
+
+    client.goOnline()
+    await online(client)
+    await idle(client)
+    expect(await todosOf(p)).toHaveLength(2)
+    expect(pushesOf(clientId)).toHaveLength(2)
+    expect([...sendCounts(clientId).values()]).toEqual([2, 2])
+  })
+
+  it('gives a push more time per change it carries', async () => {
+    const p = project()
+    // The server takes 300 ms for a push of 10: within 200 + 10 * 100 ms, beyond a flat 200 ms.
+    const scaled = await clientWithOutbox(p, 10, { requestTimeoutMs: 200, pushTimeoutPerChangeMs: 100 })
+    const flat = await clientWithOutbox(p, 10, { requestTimeoutMs: 200, pushTimeoutPerChangeMs: 0 })
+    server.delayPushes(scaled.clientId, 300)
+    server.delayPushes(flat.clientId, 300)
+    scaled.client.goOnline()
+    flat.client.goOnline()
+    await idle(scaled.client)
+    await idle(flat.client)
+    expect(scaled.errors.map((error) => error.code)).toEqual([])
+    expect(flat.errors.filter((error) => error.code === 'CLIENT_PUSH_TIMEOUT')).toHaveLength(1)
+    // Late or not, every change was sent once and applied once.
+    for (const { clientId } of [scaled, flat]) {
+      expect(pushesOf(clientId)).toHaveLength(1)
+      expect([...sendCounts(clientId).values()].every((count) => count === 1)).toBe(true)
+    }
+    expect(await todosOf(p)).toHaveLength(20)
+  })
+
+  it('halves the batch after slow pushes, down to 25 changes', async () => {
+    const p = project()
+    const { client, clientId } = await clientWithOutbox(p, 220, {
+      requestTimeoutMs: 400,
+      pushTimeoutPerChangeMs: 0,
+      pushBatchSize: 100,
+    })
+    // Every answer takes longer than half of the 400 ms timeout.
+    server.delayPushes(clientId, 250)
+    client.goOnline()
+    await idle(client, 20_000)
+    expect(pushesOf(clientId).map((ids) => ids.length)).toEqual([100, 50, 25, 25, 20])
+    expect(await todosOf(p)).toHaveLength(220)
   })
 })

@@ -49,13 +49,32 @@ export interface ClientOptions<S extends Schema = Schema> {
   indexedDB?: unknown
   /** The IDBKeyRange implementation. @default the global `IDBKeyRange` */
   IDBKeyRange?: unknown
-  /** How long to wait for an answer from the server. @default 15000 */
+  /**
+   * How long to wait for an answer from the server; a request without an answer by then fails
+   * with `CLIENT_TIMEOUT`. A push gets this plus `pushTimeoutPerChangeMs` per change, and is not
+   * abandoned when that passes (see `pushTimeoutPerChangeMs`).
+   * @default 15000
+   */
   requestTimeoutMs?: number
+  /**
+   * What each change of a push adds to its timeout: a push of `n` changes times out after
+   * `requestTimeoutMs + n * pushTimeoutPerChangeMs`. A push that outlives it is reported
+   * (`CLIENT_PUSH_TIMEOUT`, a `TidesyncPushTimeoutError`) but kept open: its changes are not sent
+   * again on this connection (another copy would only double the work of a slow server), its
+   * late answer is applied, and only a dropped connection ends it.
+   * @default 20
+   */
+  pushTimeoutPerChangeMs?: number
   /** Records per pull page. @default 1000 */
   pageSize?: number
   /** Records per IndexedDB transaction when applying server data. @default 1000 */
   chunkSize?: number
-  /** Changes per push. @default 500 */
+  /**
+   * The most changes per push. The batch adapts to the server: after a push whose answer took
+   * more than half of its timeout the next batch is halved (down to 25), after a full batch
+   * answered within a quarter of its timeout it doubles again (up to this).
+   * @default 500
+   */
   pushBatchSize?: number
   /** Backoff between failed sync attempts. @default { minDelayMs: 500, maxDelayMs: 30000 } */
   retry?: BackoffOptions
@@ -237,6 +256,7 @@ export class TidesyncClient<S extends Schema = Schema> {
       requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
       pageSize: options.pageSize ?? 1000,
       pushBatchSize: options.pushBatchSize ?? 500,
+      pushTimeoutPerChangeMs: options.pushTimeoutPerChangeMs ?? 20,
       retry: options.retry ?? {},
       online: (options.online ?? true) && !this.closed,
     })

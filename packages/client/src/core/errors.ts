@@ -24,6 +24,12 @@ export type ClientErrorCode =
   | 'CLIENT_CONFIG'
   /** A request got no answer in time or the connection dropped before the answer. */
   | 'CLIENT_TIMEOUT'
+  /**
+   * A push got no answer within its timeout. Unlike `CLIENT_TIMEOUT` the push is not abandoned: it
+   * stays open, its changes are not sent again on this connection, and its answer is applied
+   * whenever it comes (see `TidesyncPushTimeoutError`).
+   */
+  | 'CLIENT_PUSH_TIMEOUT'
   /** The socket is not connected (offline). */
   | 'CLIENT_OFFLINE'
   /** The local database failed (IndexedDB quota, blocked upgrade, ...). */
@@ -74,6 +80,28 @@ export class TidesyncServerError extends TidesyncClientError {
     readonly change?: { id: string; model: string; uid: string; op: string },
   ) {
     super(code, message)
+  }
+}
+
+/**
+ * A push that got no answer within its timeout (`CLIENT_PUSH_TIMEOUT`): the server is slow, not
+ * necessarily gone. Reported on `errors$`/`status.error` while the push stays open: its changes
+ * stay in the outbox, are not sent again while the request is open, and leave the outbox when
+ * the late answer comes; only a dropped connection ends the request (the changes are then pushed
+ * again after reconnecting, and the server dedupes them by change id).
+ */
+export class TidesyncPushTimeoutError extends TidesyncClientError {
+  override readonly name = 'TidesyncPushTimeoutError'
+  constructor(
+    /** How many changes the open push carries. */
+    readonly changes: number,
+    /** The timeout that passed (`requestTimeoutMs` plus the per-change allowance). */
+    readonly timeoutMs: number,
+  ) {
+    super(
+      'CLIENT_PUSH_TIMEOUT',
+      `No answer within ${timeoutMs} ms to a push of ${changes} change(s); still waiting for it (the changes are not sent again on this connection)`,
+    )
   }
 }
 

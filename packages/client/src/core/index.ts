@@ -4,7 +4,12 @@ export { Collection } from './collection.js'
 export type { LeaseOptions } from './db/lock.js'
 export { defaultLogger } from './env.js'
 export type { ClientErrorCode, TidesyncErrorCode } from './errors.js'
-export { TidesyncClientError, TidesyncServerError, TidesyncValidationError } from './errors.js'
+export {
+  TidesyncClientError,
+  TidesyncPushTimeoutError,
+  TidesyncServerError,
+  TidesyncValidationError,
+} from './errors.js'
 export type { FindOptions } from './live/query.js'
 export type { BackoffOptions } from './sync/backoff.js'
 export type { SubsetState } from './sync/subsets.js'

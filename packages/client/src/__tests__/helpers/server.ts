@@ -34,7 +34,22 @@ export interface TestServer {
    * this error answer (as a server under trouble would send) and never reach tidesync.
    */
   failNext(event: string, count: number, error: { code: string; message: string; retryable?: boolean }): void
+  /**
+   * Holds back the `sync:push` requests of one client in front of the real handlers, as a server
+   * still busy with them would: they are received (see `requests`, `pushedChangeIds`) but reach
+   * tidesync, and so get an answer, only after `release()`, which also stops holding. A request
+   * whose connection dropped meanwhile is dropped by socket.io on release.
+   */
+  holdPushes(clientId: string): PushHold
+  /** Delays every `sync:push` request of one client by `ms` before it reaches tidesync (0: none). */
+  delayPushes(clientId: string, ms: number): void
   close(): Promise<void>
+}
+
+export interface PushHold {
+  /** How many pushes are held right now. */
+  readonly held: number
+  release(): void
 }
 
 /**
@@ -56,8 +71,19 @@ export async function startServer(options: { maxClockSkewMs?: number } = {}): Pr
     string,
     { count: number; error: { code: string; message: string; retryable?: boolean } }
   >()
+  const holds = new Map<string, Array<() => void>>()
+  const delays = new Map<string, number>()
   // Observes what reaches the server (not a mock: the real handlers run as well).
   io.on('connection', (socket) => {
+    socket.use(([event, payload], next) => {
+      const clientId = (payload as { clientId?: unknown } | undefined)?.clientId
+      if (event !== 'sync:push' || typeof clientId !== 'string') return next()
+      const held = holds.get(clientId)
+      if (held) return void held.push(next)
+      const delay = delays.get(clientId) ?? 0
+      if (delay > 0) setTimeout(next, delay)
+      else next()
+    })
     socket.use(([event, ...args], next) => {
       const fault = faults.get(event)
       if (!fault || fault.count <= 0) return next()
@@ -105,6 +131,22 @@ export async function startServer(options: { maxClockSkewMs?: number } = {}): Pr
     requests,
     failNext(event, count, error) {
       faults.set(event, { count, error })
+    },
+    holdPushes(clientId) {
+      const held: Array<() => void> = []
+      holds.set(clientId, held)
+      return {
+        get held() {
+          return held.length
+        },
+        release() {
+          if (holds.get(clientId) === held) holds.delete(clientId)
+          for (const next of held.splice(0)) next()
+        },
+      }
+    },
+    delayPushes(clientId, ms) {
+      delays.set(clientId, ms)
     },
     async close() {
       await tidesync.close()

@@ -1,6 +1,8 @@
 import type { ClientContext } from '../context.js'
 import type { CrossTabLock } from '../db/lock.js'
+import type { TidesyncPushTimeoutError } from '../errors.js'
 import type { StatusStore } from '../status.js'
+import type { PushPacer } from './push-pacer.js'
 import type { SerialQueue } from './serial-queue.js'
 import type { SubsetRegistry } from './subsets.js'
 import type { Transport } from './transport.js'
@@ -15,6 +17,10 @@ export interface SyncDeps {
   readonly subsets: SubsetRegistry
   /** Records per pull page. */
   readonly pageSize: number
-  /** Changes per push. */
-  readonly pushBatchSize: number
+  /** Sizes and times pushes (adapts the batch size to how fast the server answers). */
+  readonly pacer: PushPacer
+  /** Told when a push outlives its timeout (the push stays open; see `pushOutbox`). */
+  readonly onPushTimeout?: (error: TidesyncPushTimeoutError) => void
+  /** Told when the answer to such a push came and was applied. */
+  readonly onLatePushAnswered?: () => void
 }

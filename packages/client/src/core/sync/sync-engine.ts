@@ -2,7 +2,12 @@ import type { ChangesPush, WireError } from '@tidesync/server/protocol'
 import { Subject } from 'rxjs'
 import { type ClientContext, findModel } from '../context.js'
 import type { CrossTabLock } from '../db/lock.js'
-import { TidesyncClientError, TidesyncServerError, toClientError } from '../errors.js'
+import {
+  TidesyncClientError,
+  type TidesyncPushTimeoutError,
+  TidesyncServerError,
+  toClientError,
+} from '../errors.js'
 import type { ModelInfo } from '../schema/model.js'
 import type { StatusStore } from '../status.js'
 import type { NormalizedWhere } from '../where.js'
@@ -13,6 +18,7 @@ import { saveLastSyncedAt } from './last-synced.js'
 import { LiveInbox } from './live-inbox.js'
 import { pullSubset } from './pull.js'
 import { type PushReport, pushOutbox } from './push.js'
+import { PushPacer } from './push-pacer.js'
 import { SerialQueue } from './serial-queue.js'
 import { type Subset, SubsetRegistry } from './subsets.js'
 import { type TidesyncSocket, Transport } from './transport.js'
@@ -32,6 +38,7 @@ export interface SyncEngineOptions {
   requestTimeoutMs: number
   pageSize: number
   pushBatchSize: number
+  pushTimeoutPerChangeMs: number
   retry: BackoffOptions
   /** Connect at start. */
   online: boolean
@@ -40,8 +47,9 @@ export interface SyncEngineOptions {
 /**
  * The sync engine. On every (re)connect it runs a cycle: push the outbox, then per active
  * subset subscribe to live changes and sync (delta pull from the checkpoint, or a full
- * reconcile when there is none or the server no longer accepts it). Live changes apply as they
- * come. Failures are reported on `status$`/`errors$` and retried with backoff; nothing is
+ * reconcile when there is none or the server no longer accepts it). A push still unanswered after
+ * its timeout stays open without holding the cycle up (see `pushOutbox`). Live changes apply as
+ * they come. Failures are reported on `status$`/`errors$` and retried with backoff; nothing is
  * thrown into the void.
  * @internal
  */
@@ -57,6 +65,13 @@ export class SyncEngine {
   private cycleRequested = false
   private pushRunning: Promise<PushReport> | null = null
   private pushAgain = false
+  /** Resolves once the running push outlived its timeout (it stays open; see `pushOutbox`). */
+  private pushLate: Promise<void> = Promise.resolve()
+  private markPushLate: () => void = () => {}
+  /** The last push timeout: shown in `status.error` while that push is still open. */
+  private lateError: TidesyncPushTimeoutError | null = null
+  /** Whether a cycle that went on without the running (late) push watches how it ends. */
+  private pushWatched = false
   private retryTimer: unknown = null
   private readonly detach: Array<() => void> = []
   private readonly inbox: LiveInbox
@@ -78,7 +93,13 @@ export class SyncEngine {
       status,
       subsets: this.subsets,
       pageSize: options.pageSize,
-      pushBatchSize: options.pushBatchSize,
+      pacer: new PushPacer({
+        maxBatch: options.pushBatchSize,
+        baseTimeoutMs: options.requestTimeoutMs,
+        perChangeMs: options.pushTimeoutPerChangeMs,
+      }),
+      onPushTimeout: (error) => this.onPushTimeout(error),
+      onLatePushAnswered: () => this.onLatePushAnswered(),
     }
     this.inbox = new LiveInbox(this.deps, (error) => this.report(toClientError(error)))
   }
@@ -143,7 +164,12 @@ export class SyncEngine {
   /** Pushes the outbox soon (after a local write). */
   requestPush(): void {
     if (!this.online) return
-    this.push().then(
+    this.reportWhenDone(this.push())
+  }
+
+  /** Reports how a push run ends that nobody else waits for. */
+  private reportWhenDone(run: Promise<PushReport>): void {
+    run.then(
       (report) => {
         if (report.rejected.length) this.report(report.rejected.at(-1)!)
         else if (!this.cycle) this.status.patch({ error: null })
@@ -172,6 +198,8 @@ export class SyncEngine {
     this.enabled = false
     this.clearRetry()
     for (const detach of this.detach.splice(0)) detach()
+    // Also ends a push kept open after its timeout when the app owns (and keeps) the socket.
+    this.deps.transport.abort(new TidesyncClientError('CLIENT_CLOSED', 'The client was closed'))
     if (this.options.ownsSocket) this.socket.disconnect()
     this.errors$.complete()
   }
@@ -181,6 +209,8 @@ export class SyncEngine {
       this.pushAgain = true
       return this.pushRunning
     }
+    this.armPushLate()
+    this.pushWatched = false
     this.pushRunning = (async () => {
       const total: PushReport = { answered: 0, rejected: [] }
       try {
@@ -193,12 +223,49 @@ export class SyncEngine {
         return total
       } finally {
         this.pushRunning = null
+        this.lateError = null
         this.updateSyncing()
       }
     })()
     // After the assignment: `syncing` reads `pushRunning` (the body above always awaits first).
     this.updateSyncing()
     return this.pushRunning
+  }
+
+  /**
+   * The running push, until it is done or outlived its timeout. `null`: it is late and still
+   * open; the cycle goes on without it (a push answer is never waited for forever while pulls and
+   * live changes could apply) and its end is reported when it comes.
+   */
+  private async pushUnlessLate(): Promise<PushReport | null> {
+    const run = this.push()
+    const first = await Promise.race([run, this.pushLate.then(() => null)])
+    if (first === null && !this.pushWatched) {
+      this.pushWatched = true
+      this.reportWhenDone(run)
+    }
+    return first
+  }
+
+  /** A push outlived its timeout: report it (once per batch); the push stays open. */
+  private onPushTimeout(error: TidesyncPushTimeoutError): void {
+    if (this.pushRunning) this.lateError = error
+    this.markPushLate()
+    this.report(error)
+  }
+
+  /** The late push got its answer (applied): the push run goes on as a timely one. */
+  private onLatePushAnswered(): void {
+    const shown = this.lateError
+    this.armPushLate()
+    if (shown && this.status.value.error === shown) this.status.patch({ error: null })
+  }
+
+  private armPushLate(): void {
+    this.lateError = null
+    this.pushLate = new Promise<void>((resolve) => {
+      this.markPushLate = resolve
+    })
   }
 
   private onConnect(): void {
@@ -257,9 +324,11 @@ export class SyncEngine {
     if (!this.online) return
     const errors: TidesyncClientError[] = []
     let failed = false
+    let pushOpen = false
     try {
-      const report = await this.push()
-      errors.push(...report.rejected)
+      const report = await this.pushUnlessLate()
+      if (report) errors.push(...report.rejected)
+      else pushOpen = true
     } catch (error) {
       this.report(toClientError(error))
       this.scheduleRetry()
@@ -278,7 +347,7 @@ export class SyncEngine {
     }
     if (!this.online) return
     if (failed) this.scheduleRetry()
-    else {
+    else if (!pushOpen) {
       this.backoff.reset()
       const syncedAt = new Date(this.ctx.clock.now())
       this.status.patch({ lastSyncedAt: syncedAt })
@@ -287,7 +356,9 @@ export class SyncEngine {
     }
     for (const error of errors)
       if (error instanceof TidesyncServerError && error.operation === 'sync:push') this.errors$.next(error)
-    this.status.patch({ error: errors.at(-1) ?? null, progress: null })
+    // A push still open after its timeout stays in `status.error` (and `syncing`) until it ends.
+    const lateError = pushOpen ? this.lateError : null
+    this.status.patch({ error: errors.at(-1) ?? lateError ?? null, progress: null })
   }
 
   private async syncSubset(subset: Subset): Promise<void> {

@@ -13,12 +13,28 @@ type RequestOf<E extends RequestEvent> = Parameters<ClientToServerEvents[E]>[0]
 type ResultOf<E extends RequestEvent> =
   Parameters<Parameters<ClientToServerEvents[E]>[1]>[0] extends Reply<infer T> ? T : never
 
+/** Per-request options of `Transport.request`. */
+export interface RequestOptions {
+  /** This request's timeout. @default the transport's `requestTimeoutMs` */
+  timeoutMs?: number
+  /**
+   * Called once when the timeout passes without an answer, INSTEAD of failing the request: the
+   * request stays open, its answer (however late) still settles it, and a dropped connection
+   * still fails it. For requests whose first copy must not be sent again while it may still run
+   * on the server (pushes). @default undefined (the request fails with `CLIENT_TIMEOUT`)
+   */
+  onTimeout?: () => void
+}
+
 /**
  * Request/answer over the socket. Why not socket.io's `timeout().emitWithAck()`: a request must
  * also fail at once when the connection drops (its answer can no longer come), and the timer
  * must come from the injectable `timers` so tests control time.
  */
 export class Transport {
+  /** Fails an open request; one per request that has no answer yet. */
+  private readonly open = new Set<(error: TidesyncClientError) => void>()
+
   constructor(
     private readonly socket: TidesyncSocket,
     private readonly timers: Timers,
@@ -29,7 +45,18 @@ export class Transport {
     return this.socket.connected
   }
 
-  request<E extends RequestEvent>(event: E, payload: RequestOf<E>): Promise<ResultOf<E>> {
+  /** Fails every open request with `error` (the client was closed: no answer is wanted anymore). */
+  abort(error: TidesyncClientError): void {
+    for (const fail of [...this.open]) fail(error)
+  }
+
+  request<E extends RequestEvent>(
+    event: E,
+    payload: RequestOf<E>,
+    options: RequestOptions = {},
+  ): Promise<ResultOf<E>> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs
+    const onTimeout = options.onTimeout
     return new Promise<ResultOf<E>>((resolve, reject) => {
       if (!this.socket.connected) {
         reject(new TidesyncClientError('CLIENT_OFFLINE', `Cannot send ${event}: not connected`))
@@ -41,24 +68,21 @@ export class Transport {
         done = true
         this.timers.clearTimeout(timer)
         this.socket.off('disconnect', onDisconnect)
+        this.open.delete(fail)
         settle()
       }
+      const fail = (error: TidesyncClientError) => finish(() => reject(error))
       const onDisconnect = () =>
-        finish(() =>
-          reject(
-            new TidesyncClientError('CLIENT_TIMEOUT', `The connection dropped before the answer to ${event}`),
-          ),
+        fail(
+          new TidesyncClientError('CLIENT_TIMEOUT', `The connection dropped before the answer to ${event}`),
         )
-      const timer = this.timers.setTimeout(
-        () =>
-          finish(() =>
-            reject(
-              new TidesyncClientError('CLIENT_TIMEOUT', `No answer to ${event} within ${this.timeoutMs} ms`),
-            ),
-          ),
-        this.timeoutMs,
-      )
+      const timer = this.timers.setTimeout(() => {
+        if (done) return
+        if (onTimeout) onTimeout()
+        else fail(new TidesyncClientError('CLIENT_TIMEOUT', `No answer to ${event} within ${timeoutMs} ms`))
+      }, timeoutMs)
       this.socket.on('disconnect', onDisconnect)
+      this.open.add(fail)
       const ack = (reply: Reply<ResultOf<E>>) =>
         finish(() => {
           if (reply && typeof reply === 'object' && reply.error) {
