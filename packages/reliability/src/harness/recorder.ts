@@ -67,11 +67,6 @@ export class Recorder {
 
   /** Pushes sent and not answered yet, per client (reset when the connection drops). */
   readonly inFlight: number[] = []
-  /** The change ids of each client's unanswered pushes. */
-  private readonly unanswered = new Map<number, Map<number, string[]>>()
-  /** Change ids that one push attempt got no answer for, or an error answer. */
-  readonly failedAttempts = new Set<string>()
-  private nextRequest = 1
   /** How long each involuntary disconnect (not `goOffline`) lasted until the next connect, in ms. */
   readonly reconnectDurations: number[] = []
   private readonly droppedAt: number[] = []
@@ -79,9 +74,6 @@ export class Recorder {
   disconnected(client: number, reason: string, at: number): void {
     this.connectedSince[client] = 0
     this.inFlight[client] = 0
-    for (const ids of this.unanswered.get(client)?.values() ?? [])
-      for (const id of ids) this.failedAttempts.add(id)
-    this.unanswered.get(client)?.clear()
     if (reason !== 'io client disconnect') this.droppedAt[client] = at
   }
 
@@ -90,19 +82,9 @@ export class Recorder {
     return this.inFlight.reduce((sum, n) => sum + (n ?? 0), 0)
   }
 
-  /** Records a push; returns its request number (give it to `answered`). */
-  pushed(client: number, changes: Change[], at: number): number {
+  /** Records a push (its answer goes to `answered`). */
+  pushed(client: number, changes: Change[], at: number): void {
     this.inFlight[client] = (this.inFlight[client] ?? 0) + 1
-    const request = this.nextRequest++
-    let open = this.unanswered.get(client)
-    if (!open) {
-      open = new Map()
-      this.unanswered.set(client, open)
-    }
-    open.set(
-      request,
-      changes.map((change) => change.id),
-    )
     for (const change of changes) {
       const fields =
         change.op === 'create'
@@ -136,15 +118,11 @@ export class Recorder {
       })
       this.byClock.set(change.clock, change.id)
     }
-    return request
   }
 
-  answered(client: number, request: number, reply: Reply<PushResult> | undefined, at: number): void {
+  answered(client: number, reply: Reply<PushResult> | undefined, at: number): void {
     this.inFlight[client] = Math.max(0, (this.inFlight[client] ?? 0) - 1)
-    const ids = this.unanswered.get(client)?.get(request) ?? []
-    this.unanswered.get(client)?.delete(request)
     if (!reply || reply.error || !reply.result) {
-      for (const id of ids) this.failedAttempts.add(id)
       const code = reply?.error?.code ?? 'NO_REPLY'
       this.pushErrors.set(code, (this.pushErrors.get(code) ?? 0) + 1)
       return

@@ -200,6 +200,21 @@ async function main(cfg: ServerConfig): Promise<void> {
     await pool.end()
   }
 
+  /**
+   * Counter deltas a killed server committed but did not hand to the buffer are handed over by
+   * the next reader of the record or by a sweep, once they are 5 s old: before the final flush,
+   * wait for every one to be handed over (at most 15 s).
+   */
+  const recoverOwed = async () => {
+    for (let attempt = 0; attempt < 60; attempt++) {
+      await tidesync.recoverHandOffs()
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM tidesync_handoffs')
+      if (rows[0]?.n === 0) return
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    throw new Error('counter deltas owed by a stopped server were not handed over within 15 s')
+  }
+
   process.on('message', (message: unknown) => {
     if (!isRel(message)) return
     const request = message as Request
@@ -216,6 +231,7 @@ async function main(cfg: ServerConfig): Promise<void> {
         case 'stats':
           return stats(request.gc === true)
         case 'flush':
+          await recoverOwed()
           await buffer.flush()
           return await stats(false)
         case 'arm':

@@ -62,9 +62,9 @@ export class SimClient {
       if (event === 'sync:push' && typeof args[1] === 'function') {
         const request = args[0] as PushRequest
         const ack = args[1] as (reply: Reply<PushResult>) => void
-        const number = recorder.pushed(index, request.changes, Date.now())
+        recorder.pushed(index, request.changes, Date.now())
         return emit(event, request, (reply: Reply<PushResult>) => {
-          recorder.answered(index, number, reply, Date.now())
+          recorder.answered(index, reply, Date.now())
           ack(reply)
         })
       }

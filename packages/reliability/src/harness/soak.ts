@@ -118,6 +118,5 @@ export function formatReport(title: string, report: SoakReport): string {
     `  quiesce: ${report.quiesceMs} ms; push error answers: ${JSON.stringify(report.pushErrors)}`,
     `  end state: ${v.liveRecords} records, ${v.deletedRecords} deleted, ${v.changes} changes (${v.duplicates} answered duplicate, ${report.duplicatesWithoutReconnect} of them without a reconnect; ${v.rejected} rejected), likes in db ${v.likesInDatabase} = expected ${v.likesExpected} (${v.likesAcked} acknowledged in ${v.incrementsAcked} increments, deleted records included)`,
     `  problems: ${v.problems.length === 0 ? 'none' : `\n    ${v.problems.join('\n    ')}`}`,
-    `  known issues hit: ${v.knownIssues.length === 0 ? 'none' : `\n    ${v.knownIssues.join('\n    ')}`}`,
   ].join('\n')
 }

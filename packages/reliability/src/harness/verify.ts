@@ -86,28 +86,8 @@ export function expectedState(recorder: Recorder): Expected {
   return { live, deleted, ackedByClient, incrementsAcked, likesAcked, likesExpected }
 }
 
-/**
- * Known bugs of other packages that a check can recognise precisely. A discrepancy explained by
- * one is reported under `knownIssues` instead of `problems` (RELIABILITY_STRICT=1 fails on both).
- */
-export const KNOWN_ISSUES = {
-  incrementLostAfterCommit:
-    'known issue: increment committed but its delta never reached the write buffer; the retry was answered duplicate (repro: src/repro/increment-lost-after-commit.ts)',
-  staleCounter:
-    'known issue: the client stored a state with the newest revision but without some counter deltas (an update answered the row without its pending deltas, or a read raced the hand-over of a delta) and no later revision corrects it (repros: src/repro/update-hides-pending-counter.ts, src/repro/pull-races-counter-handover.ts)',
-} as const
-
-/** True when some sub-multiset of `values` adds up to `target`. */
-function subsetSum(values: number[], target: number): boolean {
-  let reachable = new Set([0])
-  for (const value of values) reachable = new Set([...reachable, ...[...reachable].map((sum) => sum + value)])
-  return reachable.has(target)
-}
-
 export interface VerifyReport {
   problems: string[]
-  /** Discrepancies fully explained by a known bug (see KNOWN_ISSUES). */
-  knownIssues: string[]
   liveRecords: number
   deletedRecords: number
   changes: number
@@ -118,8 +98,6 @@ export interface VerifyReport {
   likesAcked: number
   /** The acknowledged likes of records that still exist (what the database must hold). */
   likesExpected: number
-  /** Of `likesExpected`, what known issues lost (0 unless `knownIssues` says why). */
-  likesLostToKnownIssues: number
   likesInDatabase: number
 }
 
@@ -141,9 +119,6 @@ export async function verify(
   clients: SimClient[],
 ): Promise<VerifyReport> {
   const problems: string[] = []
-  const knownIssues: string[] = []
-  /** Likes the known lost-increment bug accounts for. */
-  let likesLostToKnownIssues = 0
   const problem = (message: string) => {
     if (problems.length < 40) problems.push(message)
   }
@@ -191,30 +166,6 @@ export async function verify(
       canonical(got as unknown as Record<string, unknown>) !==
       canonical(want as unknown as Record<string, unknown>)
     ) {
-      // A counter short by exactly the deltas of increments whose first attempt failed and whose
-      // retry was answered 'duplicate', everything else equal: the known lost-increment bug.
-      const atRisk = [...recorder.changes.values()].filter(
-        (c) =>
-          c.uid === uid &&
-          c.op === 'increment' &&
-          recorder.failedAttempts.has(c.id) &&
-          recorder.acks.get(c.id)?.status === 'duplicate',
-      )
-      const shortfall = want.likes - got.likes
-      if (
-        shortfall > 0 &&
-        canonical({ ...got, likes: want.likes } as never) === canonical(want as never) &&
-        subsetSum(
-          atRisk.map((c) => c.deltas.likes ?? 0),
-          shortfall,
-        )
-      ) {
-        knownIssues.push(
-          `record ${uid}: likes ${got.likes}, acknowledged ${want.likes}: ${KNOWN_ISSUES.incrementLostAfterCommit}`,
-        )
-        likesLostToKnownIssues += shortfall
-        continue
-      }
       problem(`record ${uid}: database ${canonical(got as never)} != expected ${canonical(want as never)}`)
       if (got.likes !== want.likes) {
         const increments = [...recorder.changes.values()]
@@ -265,23 +216,6 @@ export async function verify(
         return `${c.op}${c.op === 'increment' ? ` +${c.deltas.likes}` : ''} by c${c.client} sent ${c.firstSentAt} x${c.sends} ${ack?.status} at ${ack?.at}`
       })
       .join('; ')
-  /**
-   * A client stuck below the database on the counter alone, by exactly some of the record's
-   * acknowledged increments: it stored a state that carries the newest revision but not those
-   * deltas (an update's answer, or a read racing the hand-over of a delta), and nothing later
-   * corrected it (known issues, see KNOWN_ISSUES.staleCounter).
-   */
-  const staleCounter = (uid: string, local: ItemRow, db: ItemRow): boolean => {
-    const gap = db.likes - local.likes
-    if (gap <= 0 || canonical({ ...local, likes: db.likes } as never) !== canonical(db as never)) return false
-    const increments = [...recorder.changes.values()].filter(
-      (c) => c.uid === uid && c.op === 'increment' && recorder.acks.get(c.id)?.status !== 'rejected',
-    )
-    return subsetSum(
-      increments.map((c) => c.deltas.likes ?? 0),
-      gap,
-    )
-  }
   for (const sim of clients) {
     const local = new Map((await sim.items.find()).map((row) => [row.uid, row as ItemRow]))
     const differing: string[] = []
@@ -289,12 +223,6 @@ export async function verify(
       const mine = local.get(uid)
       const theirs = database.get(uid)
       if (mine && theirs && canonical(mine as never) === canonical(theirs as never)) continue
-      if (mine && theirs && staleCounter(uid, mine, theirs)) {
-        knownIssues.push(
-          `${sim.name} holds ${uid} with likes ${mine.likes}, the database ${theirs.likes}: ${KNOWN_ISSUES.staleCounter}`,
-        )
-        continue
-      }
       differing.push(uid)
     }
     if (differing.length > 0) {
@@ -312,7 +240,6 @@ export async function verify(
 
   return {
     problems,
-    knownIssues,
     liveRecords: expected.live.size,
     deletedRecords: expected.deleted.size,
     changes: recorder.changes.size,
@@ -322,7 +249,6 @@ export async function verify(
     incrementsAcked: expected.incrementsAcked,
     likesAcked: expected.likesAcked,
     likesExpected: expected.likesExpected,
-    likesLostToKnownIssues,
     likesInDatabase,
   }
 }

@@ -61,12 +61,12 @@ const gated: WriteBufferLike = {
       where: (key) => {
         const row = real.where(key as never)
         return {
-          increment: async (column: string, n?: number) => {
+          increment: async (column: string, n?: number, options?: { receipt?: string }) => {
             if (gate) {
               reachedGate()
               await gate
             }
-            return row.increment(column as never, n)
+            return row.increment(column as never, n, options)
           },
           update: (fields: Record<string, unknown>) => row.update(fields as never),
           get: (column: string) => row.get(column as never),
@@ -74,6 +74,8 @@ const gated: WriteBufferLike = {
       },
       insert: (row) => real.insert(row as never),
       flush: () => real.flush(),
+      redeliver: (items) => real.redeliver(items as never),
+      claimReceipts: (tx, receipts) => real.claimReceipts(tx, receipts),
     }
   },
   flush: () => buffer.flush(),
