@@ -189,8 +189,10 @@ export class WriteBufferWrites implements PendingWrites {
         }
       }
     }
-    if (handedOver.length > 0) await this.forget(handedOver)
+    // Settle the marks first: readers and writers of these records wait for them, while the
+    // rows are only bookkeeping (one left behind is handed over again, harmlessly).
     await this.release(writes)
+    if (handedOver.length > 0) await this.forget(handedOver)
     this.maybeSweep()
     if (failure !== undefined) throw failure
   }

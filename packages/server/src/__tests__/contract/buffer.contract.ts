@@ -805,7 +805,12 @@ export function bufferContract(env: () => ContractEnv): void {
             }
             let writing = true
             const pulling = (async () => {
-              while (writing) await replica.pullAll()
+              while (writing) {
+                await replica.pullAll()
+                // As a client's pulls are: one at a time, yielding to the event loop (with
+                // PGlite, back-to-back queries could otherwise starve every timer).
+                await new Promise((resolve) => setTimeout(resolve, 1))
+              }
             })()
             let results: Array<Awaited<ReturnType<typeof push>>>
             try {
