@@ -41,11 +41,8 @@ export function bufferContract(env: () => ContractEnv): void {
       for (const ipc of ipcs.splice(0)) await ipc.close()
     })
 
-    /** A server and its write buffer, on the suite's memory IPC or on `ipc`. */
-    const setup = async (
-      todos: Partial<ModelConfig<TestCtx>> = {},
-      { ipc = env().ipc, logger = noopLogger }: { ipc?: Ipc; logger?: Logger } = {},
-    ) => {
+    /** A write buffer on the suite's database (flushed only by the test), closed after the test. */
+    const openBuffer = async (ipc: Ipc = env().ipc) => {
       const buffer = await openWriteBuffer({
         ipc,
         databases: { default: env().database.db },
@@ -56,6 +53,15 @@ export function bufferContract(env: () => ContractEnv): void {
         logger: noopLogger,
       })
       buffers.push(buffer)
+      return buffer
+    }
+
+    /** A server and its write buffer, on the suite's memory IPC or on `ipc`. */
+    const setup = async (
+      todos: Partial<ModelConfig<TestCtx>> = {},
+      { ipc = env().ipc, logger = noopLogger }: { ipc?: Ipc; logger?: Logger } = {},
+    ) => {
+      const buffer = await openBuffer(ipc)
       const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:`, todos })
       const push = (clientId: string, changes: Change[], ctx: TestCtx = {}) =>
         t.push({ clientId, changes }, ctx)
@@ -206,16 +212,7 @@ export function bufferContract(env: () => ContractEnv): void {
             }
           },
         })
-        const buffer = await openWriteBuffer({
-          ipc: flaky,
-          databases: { default: env().database.db },
-          checkpointPath: false,
-          handleSignals: false,
-          flushInterval: 3_600_000,
-          keyPrefix: `${uniqueId('wb')}:`,
-          logger: noopLogger,
-        })
-        buffers.push(buffer)
+        const buffer = await openBuffer(flaky)
         const t = env().create({ ipc, logger, writeBuffer: buffer, keyPrefix: `${uniqueId('ts')}:` })
         const uid = uuidv7()
         await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
@@ -266,16 +263,7 @@ export function bufferContract(env: () => ContractEnv): void {
     }
 
     it('a server that dies between the commit and the hand-off loses nothing: the next reader hands the delta over, once', async () => {
-      const real = await openWriteBuffer({
-        ipc: env().ipc,
-        databases: { default: env().database.db },
-        checkpointPath: false,
-        handleSignals: false,
-        flushInterval: 3_600_000,
-        keyPrefix: `${uniqueId('wb')}:`,
-        logger: noopLogger,
-      })
-      buffers.push(real)
+      const real = await openBuffer()
       // The dying server's buffer: its increments never arrive (the process is gone).
       const dead: WriteBufferLike = {
         table: (table) => {
@@ -358,16 +346,7 @@ export function bufferContract(env: () => ContractEnv): void {
     })
 
     it('a pull during the hand-over of an increment waits for it: it never sees the new revision with the old counter', async () => {
-      const real = await openWriteBuffer({
-        ipc: env().ipc,
-        databases: { default: env().database.db },
-        checkpointPath: false,
-        handleSignals: false,
-        flushInterval: 3_600_000,
-        keyPrefix: `${uniqueId('wb')}:`,
-        logger: noopLogger,
-      })
-      buffers.push(real)
+      const real = await openBuffer()
       let gate: Promise<void> | null = null
       let open: () => void = () => {}
       let reachedGate: () => void = () => {}
