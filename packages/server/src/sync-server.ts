@@ -191,6 +191,13 @@ export async function installTidesync<TCtx = AuthContext>(
       subs.clear()
     })
   }
+  // Before serving: counter deltas a previous life of this deployment committed but did not
+  // hand to the buffer (its IPC store, and the marks that hold readers, may be gone with it).
+  await tidesync
+    .recoverHandOffs({ minAgeMs: 0 })
+    .catch((error) =>
+      core.logger.warn('could not hand over owed counter writes at start-up (retried later)', error),
+    )
   nsp.on('connection', onConnection)
 
   return {

@@ -50,11 +50,14 @@ export interface Tidesync<TCtx = AuthContext> {
   pruneChangeLog(options: { olderThanMs: number }): Promise<{ changes: number; appliedIds: number }>
   /**
    * Hands to the write buffer the counter deltas of committed changes that a stopped server
-   * did not hand over (rows of `tidesync_handoffs` older than 5 s), at most once each. Servers
-   * do it by themselves (readers of such a record, and a sweep after their own hand-offs);
-   * call it at start-up or before a final flush to be sure. Returns how many it handed over.
+   * did not hand over (rows of `tidesync_handoffs` older than `minAgeMs`, default 5 s), at most
+   * once each. Servers do it by themselves (readers of such a record, a sweep after their own
+   * hand-offs, and `installTidesync` with `minAgeMs: 0` before it serves); call it before a
+   * final flush, and at start-up with `{ minAgeMs: 0 }` when you serve through
+   * `createTidesync` (the memory IPC store of a restarted process lost the marks that make
+   * readers wait for owed deltas). Returns how many it handed over.
    */
-  recoverHandOffs(): Promise<number>
+  recoverHandOffs(options?: { minAgeMs?: number }): Promise<number>
   /** @internal */
   readonly core: Core<TCtx>
 }
@@ -183,7 +186,7 @@ export function createTidesync<TCtx = AuthContext>(
     fullSync: (request, ctx) => fullReconcile(core, request, ctx),
     pull: (request, ctx) => deltaPull(core, request, ctx),
     push: (request, ctx) => push(core, request, ctx),
-    recoverHandOffs: () => pending.recoverHandOffs(),
+    recoverHandOffs: (options) => pending.recoverHandOffs(options?.minAgeMs),
 
     async handle(event, payload, ctx) {
       try {

@@ -93,10 +93,10 @@ export interface PendingWrites {
   /** After a rollback: settles the marks `reserve` set; nothing reaches the buffer. */
   release(writes: DeferredWrite[]): Promise<void>
   /**
-   * Hands over again what stopped servers left owed (see WriteBufferWrites). Returns how many
-   * writes it handed over.
+   * Hands over again what stopped servers left owed, older than `minAgeMs` (see
+   * WriteBufferWrites). Returns how many writes it handed over.
    */
-  recoverHandOffs(): Promise<number>
+  recoverHandOffs(minAgeMs?: number): Promise<number>
   /** Called once a delete of the row committed. */
   afterCommitDelete?(model: ResolvedModel<unknown>, uid: string): Promise<void>
   /**

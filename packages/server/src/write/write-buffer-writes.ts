@@ -266,17 +266,21 @@ export class WriteBufferWrites implements PendingWrites {
 
   /**
    * Hands over again the counter deltas of committed changes whose hand-off row is older than
-   * `HAND_OFF_TIMEOUT_MS` (their server died or stalled between the commit and the hand-off).
-   * Returns how many rows it handed over.
+   * `minAgeMs` (default `HAND_OFF_TIMEOUT_MS`: their server died or stalled between the commit
+   * and the hand-off). Younger rows may belong to a hand-off under way: giving them again is
+   * harmless (receipts), only wasted work, except at start-up (`minAgeMs: 0`), when the IPC
+   * store may have lost the records' marks (a memory store that died with its process), so
+   * nothing else would keep readers from a record's revision without its delta. Returns how
+   * many rows it handed over.
    */
-  async recoverHandOffs(): Promise<number> {
+  async recoverHandOffs(minAgeMs: number = HAND_OFF_TIMEOUT_MS): Promise<number> {
     const { handoffs } = this.tables
     let total = 0
     for (;;) {
       const rows = await this.db
         .select()
         .from(handoffs)
-        .where(sql`${handoffs.createdAt} < now() - make_interval(secs => ${HAND_OFF_TIMEOUT_MS / 1000})`)
+        .where(sql`${handoffs.createdAt} <= now() - make_interval(secs => ${minAgeMs / 1000})`)
         .orderBy(handoffs.createdAt)
         .limit(SWEEP_BATCH)
       if (rows.length === 0) return total

@@ -333,16 +333,19 @@ export function bufferContract(env: () => ContractEnv): void {
       await insertHandOff({ receipt: 'fresh', model: 'todos', uid, deltas: { likes: 100 } }, 0)
       expect(await t.recoverHandOffs()).toBe(2)
       expect((await handOffRows()).map((r) => r.receipt)).toEqual(['fresh'])
-      await env().database.db.execute(sql`DELETE FROM tidesync_handoffs`)
       // 2 (pushed) + 2 (left behind: counted once) + 10 (never handed over).
       expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(14)
+      // At start-up (installTidesync), rows of any age are handed over.
+      expect(await t.recoverHandOffs({ minAgeMs: 0 })).toBe(1)
+      expect(await handOffRows()).toEqual([])
+      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(114)
       await buffer.flush()
-      expect((await stored(uid))!.likes).toBe(14)
+      expect((await stored(uid))!.likes).toBe(114)
       // Swept again after the flush (a second server, a repeated sweep): nothing counts twice.
       await insertHandOff(owed, 10)
       expect(await t.recoverHandOffs()).toBe(1)
       await buffer.flush()
-      expect((await stored(uid))!.likes).toBe(14)
+      expect((await stored(uid))!.likes).toBe(114)
     })
 
     it('a pull during the hand-over of an increment waits for it: it never sees the new revision with the old counter', async () => {
