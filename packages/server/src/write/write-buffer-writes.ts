@@ -307,7 +307,11 @@ export class WriteBufferWrites implements PendingWrites {
    */
   private async redeliver(rows: Array<typeof this.tables.handoffs.$inferSelect>): Promise<void> {
     const byModel = new Map<string, typeof rows>()
-    for (const row of rows) byModel.set(row.model, [...(byModel.get(row.model) ?? []), row])
+    for (const row of rows) {
+      const group = byModel.get(row.model)
+      if (group) group.push(row)
+      else byModel.set(row.model, [row])
+    }
     for (const [name, group] of byModel) {
       const model = this.models.get(name)
       if (!model) {

@@ -199,6 +199,7 @@ export function bufferContract(env: () => ContractEnv): void {
           get(target, property, receiver) {
             const value = Reflect.get(target, property, receiver)
             if (typeof value !== 'function') return value
+            if (property !== 'hincrBy' && property !== 'hset') return value.bind(target)
             return async (...args: unknown[]) => {
               if (fault.failNext && isIncrement(property, args)) {
                 fault.failNext = false
