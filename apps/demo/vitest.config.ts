@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config'
 
-// End-to-end tests: a real demo server (in the test process) and Debian's Chromium driven by
-// playwright-core. The workspace packages run from their TypeScript sources ("source").
+// End-to-end tests: a real demo server (in the test process) and an installed Chromium or Chrome
+// driven by playwright-core (found by e2e/helpers/find-browser.ts in the global setup; without one
+// the browser tests skip, or fail under CI=true). The workspace packages run from their
+// TypeScript sources ("source").
 export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },

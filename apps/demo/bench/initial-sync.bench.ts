@@ -7,7 +7,8 @@
  * sync running. The figure includes loading the page and the app; the notes arrive in pages of
  * 1,000 (tidesync's default) and are written to IndexedDB 1,000 per transaction.
  *
- * Run: npm run bench -w @tidesync/demo. Writes apps/demo/bench/results.json.
+ * Run: npm run bench -w @tidesync/demo. Writes apps/demo/bench/results.json. Needs an installed
+ * Chromium or Chrome, found as the browser tests find it (`CHROMIUM_PATH`, then the usual places).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -15,6 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'vite'
 import { launchBrowser, screenshot } from '../e2e/helpers/browser.js'
+import { findBrowser, HOW_TO_GET_A_BROWSER } from '../e2e/helpers/find-browser.js'
 import { startDemoServer } from '../server/demo-server.js'
 import { seedNotes } from '../server/seed.js'
 
@@ -45,10 +47,17 @@ async function buildApp(outDir: string): Promise<void> {
   }
 }
 
+// The same browser as the end-to-end tests; without one there is nothing to measure.
+const executablePath = findBrowser({ env: process.env, platform: process.platform })
+if (!executablePath) {
+  console.error(`No Chromium or Chrome found for the benchmark: ${HOW_TO_GET_A_BROWSER}.`)
+  process.exit(1)
+}
+
 const staticDir = mkdtempSync(join(tmpdir(), 'tidesync-demo-bench-'))
 await buildApp(staticDir)
 const server = await startDemoServer({ port: 0, dataDir: 'memory', staticDir, logger: quiet })
-const browser = await launchBrowser()
+const browser = await launchBrowser(executablePath)
 try {
   // Notes that were in the database before anyone synced: the initial load serves them all.
   await seedNotes(server.database.db, RECORDS)

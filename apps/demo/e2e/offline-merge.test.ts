@@ -12,16 +12,20 @@ import {
   waitSynced,
 } from './helpers/app.js'
 import { type AppWindow, launchBrowser, openWindow, screenshot } from './helpers/browser.js'
+import { requireBrowser } from './helpers/require-browser.js'
 import { startTestServer, type TestServer } from './helpers/server.js'
 
-describe('two windows, one of them offline', () => {
+// Skipped when no browser is installed (the global setup says how to get one); required under CI=true.
+const chromium = requireBrowser()
+
+describe.runIf(chromium)('two windows, one of them offline', () => {
   let server: TestServer
   let browser: Browser
   const windows: AppWindow[] = []
 
   beforeAll(async () => {
     server = await startTestServer()
-    browser = await launchBrowser()
+    browser = await launchBrowser(chromium!)
   })
   afterAll(async () => {
     for (const window of windows) await window.context.close().catch(() => {})

@@ -3,15 +3,17 @@ import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createNote, editField, eventually, like, waitForNote, waitSynced } from './helpers/app.js'
 import { type AppWindow, launchBrowser, openWindow, screenshot } from './helpers/browser.js'
+import { requireBrowser } from './helpers/require-browser.js'
 import { startTestServer, type TestServer } from './helpers/server.js'
 
 // Two demo servers share one Redis (IPC: presence, activity, live changes, the write buffer's
-// pending state) and one PostgreSQL database. Skipped, with the reason, when either is missing;
-// required under CI=true.
+// pending state) and one PostgreSQL database. Skipped, with the reason, when either or the
+// browser is missing; required under CI=true.
+const chromium = requireBrowser()
 const hasRedis = await requireServer('redis')
 const hasPostgres = hasRedis && (await requireServer('postgres'))
 
-describe.runIf(hasRedis && hasPostgres)('two demo servers on one Redis', () => {
+describe.runIf(chromium && hasRedis && hasPostgres)('two demo servers on one Redis', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>
   const servers: TestServer[] = []
   let browser: Browser
@@ -22,7 +24,7 @@ describe.runIf(hasRedis && hasPostgres)('two demo servers on one Redis', () => {
     const shared = { databaseUrl: database.url, redisUrl, redisPrefix: `${uniqueId('demo')}:` }
     servers.push(await startTestServer({ ...shared, serverId: 'one' }))
     servers.push(await startTestServer({ ...shared, serverId: 'two' }))
-    browser = await launchBrowser()
+    browser = await launchBrowser(chromium!)
   })
   afterAll(async () => {
     for (const window of windows) await window.context.close().catch(() => {})

@@ -47,9 +47,13 @@ export interface DemoServerOptions {
   flushIntervalMs?: number
   /** A name for this server in the presence list. @default 4 random hex characters */
   serverId?: string
-  /** @default warnings and errors to the console */
+  /**
+   * Where the demo and the tidesync packages it starts log.
+   * @default each its own console logger (warnings and errors, prefixed `[tidesync/demo]`,
+   * `[tidesync/server]`, ...; the demo's also `info`, the request trace, when `trace` is on)
+   */
   logger?: Logger
-  /** Print every socket request with its answer time (`DEMO_TRACE=1`). @default false */
+  /** Log every socket request with its answer time, at `info` (`DEMO_TRACE=1`). @default false */
   trace?: boolean
 }
 
@@ -65,6 +69,20 @@ export interface DemoServer {
   close(): Promise<void>
 }
 
+/**
+ * The demo's own default logger: warnings and errors to the console, and `info` (the request
+ * trace) too when `trace` is on. The prefix is added here; messages never carry one.
+ */
+function demoConsoleLogger(trace = false): Logger {
+  const prefix = '[tidesync/demo]'
+  return {
+    debug() {},
+    info: trace ? (message, ...meta) => console.info(`${prefix} ${message}`, ...meta) : () => {},
+    warn: (message, ...meta) => console.warn(`${prefix} ${message}`, ...meta),
+    error: (message, ...meta) => console.error(`${prefix} ${message}`, ...meta),
+  }
+}
+
 export const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.data', import.meta.url))
 export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist', import.meta.url))
 
@@ -76,10 +94,12 @@ export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist', import.meta.u
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const serverId = options.serverId ?? randomBytes(2).toString('hex')
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR
+  // The packages get `options.logger` as given, so that without one each uses its own default.
+  const log = options.logger ?? demoConsoleLogger(options.trace)
   const cleanup: Array<() => Promise<unknown>> = []
   const closeAll = async () => {
     for (const step of cleanup.splice(0).reverse()) {
-      await step().catch((error) => options.logger?.warn?.('closing the demo server', error))
+      await step().catch((error) => log.warn('closing the demo server', error))
     }
   }
   try {
@@ -163,7 +183,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
                 title: String(record.title ?? ''),
               })
             } catch (error) {
-              options.logger?.warn?.('could not record activity', error)
+              log.warn('could not record activity', error)
             }
             return true
           },
@@ -183,10 +203,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       coordinator: ipc.driver === 'redis' ? 'redis' : 'memory',
     }
     io.on('connection', (socket) => {
-      if (options.trace) traceRequests(socket, serverId)
+      if (options.trace) traceRequests(socket, serverId, log)
       const user = users.get(socket.handshake) ?? { name: 'Someone' }
       let entry: PresenceEntry = { id: `${serverId}:${socket.id}`, name: user.name, server: serverId }
-      const warn = (error: unknown) => options.logger?.warn?.('presence update failed', error)
+      const warn = (error: unknown) => log.warn('presence update failed', error)
       socket.emit('demo:info', info)
       presence.join(entry).catch(warn)
       socket.on('demo:recent-activity', (ack) => {
@@ -233,10 +253,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   }
 }
 
-/** Prints each request a socket sends and how long its answer took. */
-function traceRequests(socket: Socket, serverId: string): void {
-  const tag = `[${serverId} ${socket.id.slice(0, 6)}]`
-  console.log(`${tag} connected (${socket.conn.transport.name})`)
+/** Logs, at `info`, each request a socket sends and how long its answer took. */
+function traceRequests(socket: Socket, serverId: string, log: Logger): void {
+  const tag = `socket ${serverId}:${socket.id.slice(0, 6)}`
+  log.info(`${tag} connected (${socket.conn.transport.name})`)
   socket.use((packet, next) => {
     const started = Date.now()
     const event = String(packet[0])
@@ -244,11 +264,11 @@ function traceRequests(socket: Socket, serverId: string): void {
     if (typeof ack === 'function') {
       packet[packet.length - 1] = (reply: { error?: { code: string } }) => {
         const outcome = reply?.error ? `error ${reply.error.code}` : 'ok'
-        console.log(`${tag} ${event}: ${outcome} in ${Date.now() - started} ms`)
+        log.info(`${tag} ${event}: ${outcome} in ${Date.now() - started} ms`)
         ack(reply)
       }
-    } else console.log(`${tag} ${event}`)
+    } else log.info(`${tag} ${event}`)
     next()
   })
-  socket.on('disconnect', (reason) => console.log(`${tag} disconnected: ${reason}`))
+  socket.on('disconnect', (reason) => log.info(`${tag} disconnected: ${reason}`))
 }

@@ -2,14 +2,15 @@ import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 
-/** Debian's Chromium; never a downloaded browser. */
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-
 export const RESULTS_DIR = fileURLToPath(new URL('../../test-results/', import.meta.url))
 
-export function launchBrowser(): Promise<Browser> {
+/**
+ * Starts the installed Chromium or Chrome at `executablePath` (from `requireBrowser` in tests,
+ * `findBrowser` elsewhere; never a downloaded browser), headless.
+ */
+export function launchBrowser(executablePath: string): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     args: [
       '--headless',
       '--no-sandbox',
