@@ -1,7 +1,7 @@
 import type { Ipc } from '@tidesync/ipc'
+import type { HybridClock } from '@tidesync/protocol'
 import type { TidesyncTables } from './schema/metadata.js'
 import type { ResolvedModel } from './schema/resolve-models.js'
-import type { HybridClock } from './sync/hlc.js'
 import type { Logger, TidesyncDb } from './types.js'
 import type { PendingWrites } from './write/pending-writes.js'
 import type { CommittedChange } from './write/staged-change.js'

@@ -1,8 +1,9 @@
-import type { ErrorCode, WireError } from './protocol.js'
+import { type ErrorCode, errorPolicy, type WireError } from '@tidesync/protocol'
 
 /**
  * Every error the server throws on purpose. `code` is the wire code the client receives, so a
- * caller can branch on it; `retryable` says the same request may succeed later unchanged.
+ * caller can branch on it; `retryable` says the same request may succeed later unchanged (by
+ * default, what the code's policy in `ERROR_CODES` says).
  *
  * @example
  * try { await tidesync.services.todos.update({ uid, patch }, ctx) }
@@ -17,7 +18,7 @@ export class TidesyncError extends Error {
     options?: { cause?: unknown; retryable?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
-    this.retryable = options?.retryable ?? code === 'UNAVAILABLE'
+    this.retryable = options?.retryable ?? errorPolicy(code).retryable
   }
 
   /** The `{ code, message }` sent over the socket (never the cause or the stack). */

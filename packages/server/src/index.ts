@@ -7,7 +7,7 @@ export {
 } from './errors.js'
 export { defaultLogger, noopLogger } from './logger.js'
 export type * from './protocol.js'
-export { PROTOCOL_VERSION } from './protocol.js'
+export { formatHlc, HybridClock, PROTOCOL_VERSION, parseHlc } from './protocol.js'
 export { ensureSchema, schemaStatements } from './schema/ensure-schema.js'
 export type { TidesyncTables } from './schema/metadata.js'
 export {
@@ -21,10 +21,9 @@ export {
   tidesyncTables,
 } from './schema/metadata.js'
 export type { ModelService } from './services/model-service.js'
-export { formatHlc, HybridClock, parseHlc } from './sync/hlc.js'
 export type { InstallOptions, TidesyncServer } from './sync-server.js'
 export { installTidesync } from './sync-server.js'
-export type { RequestEvent, Tidesync } from './tidesync.js'
+export type { Tidesync } from './tidesync.js'
 export { createTidesync } from './tidesync.js'
 export type {
   AuthContext,

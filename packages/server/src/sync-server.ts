@@ -1,3 +1,4 @@
+import { KNOWN_EVENTS, type PushResult, REQUEST_EVENTS, type Reply, type WireError } from '@tidesync/protocol'
 import type { Server, Socket } from 'socket.io'
 import { authMiddleware, socketContext } from './auth/authenticate.js'
 import { toTidesyncError } from './db/map-error.js'
@@ -5,7 +6,6 @@ import { TidesyncValidationError } from './errors.js'
 import { startFanout } from './live/fanout.js'
 import { socketSubscriptions } from './live/socket-subscriptions.js'
 import { SubscriptionRegistry } from './live/subscriptions.js'
-import type { PushResult, Reply, WireError } from './protocol.js'
 import { PushSerializer } from './socket/push-serializer.js'
 import {
   type RequestGauge,
@@ -24,9 +24,6 @@ import {
 import { createTidesync, type Tidesync } from './tidesync.js'
 import type { AuthContext, TidesyncOptions } from './types.js'
 import { jsonByteLength } from './validation/forbidden-keys.js'
-
-const REQUEST_EVENTS = ['service', 'sync:full', 'sync:pull', 'sync:push'] as const
-const KNOWN_EVENTS = new Set<string>([...REQUEST_EVENTS, 'subscribe', 'unsubscribe'])
 
 export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx>, RequestLimitOptions {
   /** The socket.io namespace to serve. @default '/' */

@@ -1,4 +1,12 @@
 import { randomBytes } from 'node:crypto'
+import {
+  type FullSyncResult,
+  HybridClock,
+  isServiceMethod,
+  type PullResult,
+  type PushResult,
+  type Reply,
+} from '@tidesync/protocol'
 import { guardPgPool } from '@tidesync/write-buffer'
 import { lt, sql } from 'drizzle-orm'
 import type { Core, Limits } from './core.js'
@@ -7,24 +15,17 @@ import { rowsOf } from './db/types.js'
 import { TidesyncValidationError } from './errors.js'
 import { createPublisher } from './live/publisher.js'
 import { defaultLogger } from './logger.js'
-import type { FullSyncResult, PullResult, PushResult, Reply, ServiceRequest } from './protocol.js'
 import { tidesyncTables } from './schema/metadata.js'
 import { type ResolvedModel, resolveModels } from './schema/resolve-models.js'
 import { createModelService, type ModelService } from './services/model-service.js'
 import { deltaPull } from './sync/delta-pull.js'
 import { fullReconcile } from './sync/full-reconcile.js'
-import { HybridClock } from './sync/hlc.js'
 import { push } from './sync/push.js'
 import type { AuthContext, TidesyncOptions } from './types.js'
 import { assertSafePayload, jsonByteLength } from './validation/forbidden-keys.js'
 import { expectObject, onlyKeys } from './validation/shapes.js'
 import { DirectWrites, type PendingWrites } from './write/pending-writes.js'
 import { WriteBufferWrites } from './write/write-buffer-writes.js'
-
-/** The request events a client sends (everything but the socket-only subscribe/unsubscribe). */
-export type RequestEvent = 'service' | 'sync:full' | 'sync:pull' | 'sync:push'
-
-const SERVICE_METHODS = new Set(['findUnique', 'findMany', 'create', 'update', 'delete'])
 
 /** The sync service without a transport: use it from an HTTP framework, or through `installTidesync`. */
 export interface Tidesync<TCtx = AuthContext> {
@@ -162,7 +163,7 @@ export function createTidesync<TCtx = AuthContext>(
           )
         }
         const method = request.method
-        if (typeof method !== 'string' || !SERVICE_METHODS.has(method)) {
+        if (!isServiceMethod(method)) {
           throw new TidesyncValidationError(
             'UNKNOWN_METHOD',
             `unknown method ${JSON.stringify(String(method).slice(0, 64))}`,
@@ -170,7 +171,7 @@ export function createTidesync<TCtx = AuthContext>(
           )
         }
         const service = services[request.model]!
-        return service[method as ServiceRequest['method']](request.args as never, ctx)
+        return service[method](request.args as never, ctx)
       }
       default:
         throw new TidesyncValidationError(

@@ -1,7 +1,7 @@
 import type { Ipc } from '@tidesync/ipc'
+import type { Logger, Where, WireRecord } from '@tidesync/protocol'
 import type { PgDatabase, PgTable } from 'drizzle-orm/pg-core'
 import type { Socket } from 'socket.io'
-import type { Where, WireRecord } from './protocol.js'
 import type { TidesyncTables } from './schema/metadata.js'
 import type { WriteBufferLike } from './write/write-buffer-like.js'
 
@@ -12,13 +12,8 @@ import type { WriteBufferLike } from './write/write-buffer-like.js'
 // biome-ignore lint/suspicious/noExplicitAny: drizzle's database generics differ per driver and schema
 export type TidesyncDb = PgDatabase<any, any, any>
 
-/** Where libraries send what they have to say. Default: warnings and errors to the console. */
-export interface Logger {
-  debug(message: string, ...meta: unknown[]): void
-  info(message: string, ...meta: unknown[]): void
-  warn(message: string, ...meta: unknown[]): void
-  error(message: string, ...meta: unknown[]): void
-}
+/** Where the server logs (the protocol's `Logger`). Default: warnings and errors to the console. */
+export type { Logger } from '@tidesync/protocol'
 
 /** The socket.io handshake `authenticate` receives (`auth`, `headers`, `query`, `address`...). */
 export type Handshake = Socket['handshake']
@@ -134,7 +129,11 @@ export interface TidesyncOptions<TCtx = AuthContext> {
   syncLockWaitMs?: number
   /** Prefix of IPC lock keys and pub/sub channels. @default 'tidesync:' */
   keyPrefix?: string
-  /** This server's id in HLC clocks. @default random 8 hex chars */
+  /**
+   * This server's id in HLC clocks: 1 to 32 characters of `[A-Za-z0-9_]` (`isNodeId` of
+   * @tidesync/protocol); clients ignore a `serverClock` with any other node id.
+   * @default random 8 hex chars
+   */
   nodeId?: string
   /** The wall clock, in ms since the epoch (tests inject one). @default Date.now */
   now?: () => number

@@ -1,10 +1,10 @@
+import { formatHlc } from '@tidesync/protocol'
 import { sql } from 'drizzle-orm'
 import fc from 'fast-check'
 import { v7 as uuidv7 } from 'uuid'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rowsOf } from '../db/types.js'
 import type { ErrorCode, Reply } from '../protocol.js'
-import { formatHlc } from '../sync/hlc.js'
 import { type SocketFixture, startSocketFixture, type TestClient } from './fixtures/socket-server.js'
 
 /**

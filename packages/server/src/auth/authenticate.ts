@@ -1,5 +1,5 @@
+import type { WireError } from '@tidesync/protocol'
 import type { Socket } from 'socket.io'
-import type { WireError } from '../protocol.js'
 import type { Logger, TidesyncOptions } from '../types.js'
 
 const CONTEXT = Symbol.for('tidesync.context')

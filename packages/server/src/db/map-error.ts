@@ -1,5 +1,5 @@
+import type { ErrorCode } from '@tidesync/protocol'
 import { TidesyncError } from '../errors.js'
-import type { ErrorCode } from '../protocol.js'
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',

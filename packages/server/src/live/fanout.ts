@@ -1,7 +1,6 @@
 import type { Ipc, Unsubscribe } from '@tidesync/ipc'
-import type { HybridClock } from '../sync/hlc.js'
-import type { Logger } from '../types.js'
-import { channelFor, isLiveMessage } from './messages.js'
+import { type HybridClock, isLiveMessage, type Logger } from '@tidesync/protocol'
+import { channelFor } from './messages.js'
 import { pushFor, type SubscriptionRegistry } from './subscriptions.js'
 
 /**

@@ -1,35 +1,7 @@
-import type { WireMeta, WireRecord } from '../protocol.js'
-
 /**
- * What one server publishes on IPC pub/sub after a commit, so that every server can push it to
- * its own sockets. Carries the record before and after the change, so each subscriber can tell
- * an upsert, a tombstone and an eviction apart for its own where+scope. @internal
+ * The IPC channel of a model's live messages (`LiveMessage`, from @tidesync/protocol). Every
+ * server sharing the IPC and the key prefix publishes and subscribes on it.
  */
-export interface LiveMessage {
-  v: 1
-  model: string
-  changes: LiveChange[]
-}
-
-export interface LiveChange {
-  uid: string
-  op: 'upsert' | 'delete'
-  before: WireRecord | null
-  after: WireRecord | null
-  meta: WireMeta
-}
-
 export function channelFor(keyPrefix: string, model: string): string {
   return `${keyPrefix}changes:${model}`
-}
-
-export function isLiveMessage(value: unknown): value is LiveMessage {
-  const message = value as LiveMessage | null
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    message.v === 1 &&
-    typeof message.model === 'string' &&
-    Array.isArray(message.changes)
-  )
 }

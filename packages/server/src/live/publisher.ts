@@ -1,8 +1,8 @@
 import type { Ipc, Json } from '@tidesync/ipc'
-import type { Logger } from '../types.js'
+import type { LiveMessage, Logger } from '@tidesync/protocol'
 import { metaToWire } from '../wire/serialize.js'
 import type { CommittedChange } from '../write/staged-change.js'
-import { channelFor, type LiveMessage } from './messages.js'
+import { channelFor } from './messages.js'
 
 /**
  * Publishes committed changes on `<keyPrefix>changes:<model>`. A failure is logged, never

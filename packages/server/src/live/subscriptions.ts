@@ -1,6 +1,5 @@
-import type { ChangesPush, RecordWithMeta, Tombstone, Uid } from '../protocol.js'
+import type { ChangesPush, LiveChange, RecordWithMeta, Tombstone, Uid } from '@tidesync/protocol'
 import type { Filter } from '../sync/scope.js'
-import type { LiveChange } from './messages.js'
 
 /** One socket's live subscription to a model+where (with the socket user's scope). @internal */
 export interface Subscription {

@@ -1,7 +1,7 @@
+import type { Where, WireRecord } from '@tidesync/protocol'
 import { getTableColumns, getTableName } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
 import { TidesyncConfigError } from '../errors.js'
-import type { Where, WireRecord } from '../protocol.js'
 import type { ModelConfig, WriteCheck } from '../types.js'
 
 const COUNTER_TYPES = new Set([

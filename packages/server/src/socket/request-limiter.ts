@@ -1,5 +1,5 @@
+import type { WireError } from '@tidesync/protocol'
 import { TidesyncConfigError } from '../errors.js'
-import type { WireError } from '../protocol.js'
 
 /** How many requests of one socket are handled at once and how many may wait. */
 export interface RequestLimitOptions {

@@ -1,4 +1,4 @@
-import type { ErrorCode, WireError } from '../protocol.js'
+import { errorPolicy, type WireError } from '@tidesync/protocol'
 
 /**
  * When a socket is disconnected for sending invalid requests. Occasional errors (a client of an
@@ -19,27 +19,13 @@ export interface ViolationPolicy {
 }
 
 /**
- * The codes that count: the request itself is invalid at the boundary (its shape, model,
- * method or event, columns, values, keys or size), or came past the socket's request queue
- * (`TOO_MANY_REQUESTS`: a client that waits for its answers never meets it). Refusals of
- * well-formed requests (`FORBIDDEN`, `NOT_FOUND`, `CHECKPOINT_EXPIRED`) and the server's own
- * failures (`UNAVAILABLE`, `INTERNAL`) do not: a normal client meets them in normal use.
+ * True when an error answer counts as a boundary violation of the socket that caused it: its
+ * code's `violation` in the protocol's `ERROR_CODES` (the request was invalid at the boundary,
+ * or came past the socket's request queue; refusals of well-formed requests and the server's
+ * own failures do not count).
  */
-const VIOLATIONS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'BAD_REQUEST',
-  'UNKNOWN_MODEL',
-  'UNKNOWN_METHOD',
-  'UNKNOWN_COLUMN',
-  'INVALID_TYPE',
-  'INVALID_DATE',
-  'FORBIDDEN_KEY',
-  'PAYLOAD_TOO_LARGE',
-  'TOO_MANY_REQUESTS',
-])
-
-/** True when an error answer counts as a boundary violation of the socket that caused it. */
 export function isViolation(error: WireError): boolean {
-  return VIOLATIONS.has(error.code)
+  return errorPolicy(error.code).violation
 }
 
 /** `false` turns the policy off. @internal */

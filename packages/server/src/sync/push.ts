@@ -1,7 +1,7 @@
+import type { ChangeOutcome, PushResult } from '@tidesync/protocol'
 import type { Core } from '../core.js'
 import { toTidesyncError } from '../db/map-error.js'
 import { TidesyncValidationError } from '../errors.js'
-import type { ChangeOutcome, PushResult } from '../protocol.js'
 import { parseClock, parseDeltas, parseFields, parseUid, resolveModel } from '../validation/records.js'
 import { expectObject, expectString, onlyKeys } from '../validation/shapes.js'
 import { metaToWire } from '../wire/serialize.js'

@@ -1,15 +1,14 @@
+import { canonicalJson, type RangeOp, type Where, type WireRecord, whereMatcher } from '@tidesync/protocol'
 import { and, eq, gt, gte, inArray, isNull, lt, lte, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { TidesyncError } from '../errors.js'
-import type { Where, WireRecord } from '../protocol.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
-import { comparable } from '../validation/values.js'
-import { type Condition, canonicalJson, parseWhere, type RangeOp } from '../validation/where.js'
+import { type Condition, parseWhere } from '../validation/where.js'
 
 /**
  * What one caller may see of one model through one `where`: the client's conditions ANDed with
  * the model's scope for this user, as SQL (for reads and syncs) and as a JavaScript predicate on
- * wire records (for live pushes).
+ * wire records (for live pushes: the protocol's `whereMatcher`, the same semantics as the SQL).
  */
 export interface Filter {
   /** The SQL condition, or undefined when everything matches. */
@@ -23,20 +22,11 @@ export interface Filter {
   matchesScope(record: WireRecord): boolean
 }
 
-type Comparable = NonNullable<ReturnType<typeof comparable>>
-
 const RANGE_SQL: Record<RangeOp, (column: PgColumn, value: unknown) => SQL> = {
   gte: (column, value) => gte(column, value),
   gt: (column, value) => gt(column, value),
   lte: (column, value) => lte(column, value),
   lt: (column, value) => lt(column, value),
-}
-
-const RANGE_TEST: Record<RangeOp, (value: Comparable, bound: Comparable) => boolean> = {
-  gte: (value, bound) => value >= bound,
-  gt: (value, bound) => value > bound,
-  lte: (value, bound) => value <= bound,
-  lt: (value, bound) => value < bound,
 }
 
 function conditionSql(condition: Condition): SQL {
@@ -58,29 +48,6 @@ function conditionSql(condition: Condition): SQL {
 export function conditionsSql(conditions: Condition[]): SQL | undefined {
   if (conditions.length === 0) return undefined
   return and(...conditions.map(conditionSql))
-}
-
-function conditionMatches(condition: Condition, record: WireRecord): boolean {
-  const raw = record[condition.key]
-  const value = raw === undefined ? null : comparable(condition.column, raw)
-  switch (condition.kind) {
-    case 'null':
-      return value === null
-    case 'eq':
-      return value !== null && value === comparable(condition.column, condition.value)
-    case 'in':
-      return value !== null && condition.values.some((v) => comparable(condition.column, v) === value)
-    case 'range':
-      if (value === null) return false
-      return condition.bounds.every(({ op, value: bound }) => {
-        const b = comparable(condition.column, bound)
-        return b !== null && RANGE_TEST[op](value, b)
-      })
-  }
-}
-
-export function conditionsMatch(conditions: Condition[], record: WireRecord): boolean {
-  return conditions.every((c) => conditionMatches(c, record))
 }
 
 /** The model's scope for this caller, checked like a client `where`. */
@@ -107,9 +74,9 @@ export function buildFilter<TCtx>(model: ResolvedModel<TCtx>, where: Where | und
   const all = [...clientConditions, ...scope.conditions]
   return {
     sql: conditionsSql(all),
-    matches: (record) => conditionsMatch(all, record),
+    matches: whereMatcher(all),
     key: `${model.name}:${canonicalJson(where ?? {})}:${canonicalJson(scope.where ?? {})}`,
     scopeSql: conditionsSql(scope.conditions),
-    matchesScope: (record) => conditionsMatch(scope.conditions, record),
+    matchesScope: whereMatcher(scope.conditions),
   }
 }

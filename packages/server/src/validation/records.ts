@@ -1,8 +1,8 @@
+import type { ClientMeta } from '@tidesync/protocol'
+import { parseHlc } from '@tidesync/protocol'
 import type { Core } from '../core.js'
 import { TidesyncValidationError } from '../errors.js'
-import type { ClientMeta } from '../protocol.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
-import { parseHlc } from '../sync/hlc.js'
 import { expectObject, isRecord } from './shapes.js'
 import { canonicalDate, parseColumnValue, parseDate } from './values.js'
 
@@ -31,7 +31,7 @@ export function parseUid(model: ResolvedModel<unknown>, value: unknown, path: st
   return parseColumnValue(model.uid, value, path) as string
 }
 
-/** A client HLC (see protocol.ts). */
+/** A client HLC (the format of @tidesync/protocol's `parseHlc`). */
 export function parseClock(value: unknown, path: string): string {
   if (typeof value !== 'string' || !parseHlc(value)) {
     throw new TidesyncValidationError(

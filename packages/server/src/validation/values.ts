@@ -1,6 +1,6 @@
+import type { JsonValue } from '@tidesync/protocol'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { TidesyncValidationError } from '../errors.js'
-import type { JsonValue } from '../protocol.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const ISO_DATE_TIME =
@@ -219,28 +219,4 @@ export function toWireValue(value: unknown): JsonValue {
   if (typeof value === 'bigint') return value.toString()
   if (Array.isArray(value)) return value.map(toWireValue)
   return value as JsonValue
-}
-
-/**
- * A value in a form JavaScript can compare the way PostgreSQL does (for live-push matching):
- * times as ms, 64-bit integers as BigInt, decimals as numbers.
- */
-export function comparable(column: PgColumn, value: unknown): string | number | bigint | boolean | null {
-  if (value === null || value === undefined) return null
-  if (value instanceof Date) return value.getTime()
-  switch (column.columnType) {
-    case 'PgTimestamp':
-    case 'PgTimestampString':
-    case 'PgDate':
-      return typeof value === 'string' ? Date.parse(value) : Number(value)
-    case 'PgBigInt64':
-    case 'PgBigSerial64':
-      return BigInt(value as string | number | bigint)
-    case 'PgNumeric':
-      return Number(value)
-    case 'PgUUID':
-      return String(value).toLowerCase()
-  }
-  if (typeof value === 'object') return JSON.stringify(value)
-  return value as string | number | boolean | bigint
 }

@@ -1,4 +1,4 @@
-import type { RecordWithMeta, Tombstone, WireMeta, WireRecord } from '../protocol.js'
+import type { RecordWithMeta, Tombstone, WireMeta, WireRecord } from '@tidesync/protocol'
 import type { TidesyncTables } from '../schema/metadata.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
 import { toWireValue } from '../validation/values.js'

@@ -1,9 +1,9 @@
+import { errorPolicy, type WireRecord } from '@tidesync/protocol'
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { toTidesyncError } from '../db/map-error.js'
 import type { TidesyncTx } from '../db/types.js'
 import type { TidesyncError } from '../errors.js'
-import type { ErrorCode, WireRecord } from '../protocol.js'
 import type { ResolvedModel } from '../schema/resolve-models.js'
 import { buildFilter, type Filter } from '../sync/scope.js'
 import { insertsNewRow, stageChange } from './apply-change.js'
@@ -12,23 +12,13 @@ import { type CurrentState, lockRecords, readCurrentMany, recordKey, stateAfter 
 import { type PendingRow, retryOnPendingChange } from './pending-writes.js'
 import type { ChangeRequest, StagedChange } from './staged-change.js'
 
-/** Codes that refuse one change for good; anything else fails the whole push (retry later). */
-const REJECTING = new Set<ErrorCode>([
-  'BAD_REQUEST',
-  'UNKNOWN_MODEL',
-  'UNKNOWN_METHOD',
-  'UNKNOWN_COLUMN',
-  'INVALID_TYPE',
-  'INVALID_DATE',
-  'FORBIDDEN_KEY',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'PAYLOAD_TOO_LARGE',
-])
-
-/** True when an error refuses one change of a push for good (it is `rejected`, the others apply). */
+/**
+ * True when an error refuses one change of a push for good (it is `rejected`, the others apply):
+ * its code's `rejectsChange` in the protocol's `ERROR_CODES`. Any other error fails the whole
+ * push (the client retries it later).
+ */
 export function isRejection(error: TidesyncError): boolean {
-  return REJECTING.has(error.code)
+  return errorPolicy(error.code).rejectsChange
 }
 
 /** One validated change of a push. @internal */

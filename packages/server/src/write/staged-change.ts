@@ -1,4 +1,4 @@
-import type { WireRecord } from '../protocol.js'
+import type { WireRecord } from '@tidesync/protocol'
 import type { ResolvedModel } from '../schema/resolve-models.js'
 import type { WriteOp } from '../types.js'
 import type { MetaRow } from '../wire/serialize.js'

@@ -1,7 +1,7 @@
+import { hlcWallMs } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
 import { describe, expect, it } from 'vitest'
 import type { Change, ChangeOutcome, PushResult, RecordWithMeta } from '../../protocol.js'
-import { hlcWallMs } from '../../sync/hlc.js'
 import { clientClock } from '../fixtures/clock.js'
 import type { ContractEnv } from './env.js'
 
