@@ -29,8 +29,8 @@
 import 'fake-indexeddb/auto'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { type Change, type ChangesPush, HybridClock, type PullResult, type Reply } from '@tidesync/protocol'
 import { tidesyncMeta } from '@tidesync/server'
-import type { Change, ChangesPush, PullResult, Reply } from '@tidesync/server/protocol'
 import { Dexie, liveQuery } from 'dexie'
 import { sql } from 'drizzle-orm'
 import { filter, firstValueFrom } from 'rxjs'
@@ -39,7 +39,6 @@ import { v7 as uuidv7 } from 'uuid'
 import { modelOptions, schema, todos } from '../src/__tests__/helpers/schema.js'
 import { startServer, type TestServer } from '../src/__tests__/helpers/server.js'
 import { createClient, type TidesyncClient } from '../src/core/client.js'
-import { HlcClock } from '../src/core/hlc.js'
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 10_000)
 const PUSHES = Number(process.env.BENCH_PUSHES ?? 1_000)
@@ -110,10 +109,10 @@ async function seedDirect(server: TestServer, records: TodoRow[]): Promise<void>
 
 /** Pushes one create per request through a bare socket, `inFlight` requests at once. */
 async function pushCreates(socket: Socket, records: TodoRow[], inFlight: number): Promise<void> {
-  const hlc = new HlcClock('bench01', () => Date.now())
+  const hlc = new HybridClock('bench01', () => Date.now())
   const changes: Change[] = records.map((record) => {
     const { dueAt: _dueAt, tags: _tags, ...data } = record
-    return { id: uuidv7(), model: 'todos', uid: record.uid, op: 'create', data, clock: hlc.tick() }
+    return { id: uuidv7(), model: 'todos', uid: record.uid, op: 'create', data, clock: hlc.now() }
   })
   let next = 0
   const worker = async () => {

@@ -216,16 +216,24 @@ async function runScenario(
   }
 }
 
+/** Runs of one `npm test` (short); `npm run test:model` runs many over several seeds. */
+const numRuns = Number(process.env.TIDESYNC_MODEL_RUNS ?? 18)
+/** A run takes well under a second on an idle machine: allow 5 s each for long runs. */
+const timeoutMs = Math.max(120_000, numRuns * 5000)
+
 describe('model: 3 clients, random operations and connectivity', () => {
-  it('converges every client and the database to the reference model', async () => {
-    const clock = sharedClock()
-    const seed = process.env.TIDESYNC_MODEL_SEED ? Number(process.env.TIDESYNC_MODEL_SEED) : 20261123
-    const numRuns = Number(process.env.TIDESYNC_MODEL_RUNS ?? 18)
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, (scenario) => runScenario(clock, scenario)),
-      // Shrinking reruns whole scenarios against the server: stop at the first counterexample
-      // (fast-check prints it with the seed and path to replay).
-      { seed, numRuns, endOnFailure: true, path: process.env.TIDESYNC_MODEL_PATH },
-    )
-  }, 120_000)
+  it(
+    'converges every client and the database to the reference model',
+    async () => {
+      const clock = sharedClock()
+      const seed = process.env.TIDESYNC_MODEL_SEED ? Number(process.env.TIDESYNC_MODEL_SEED) : 20261123
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (scenario) => runScenario(clock, scenario)),
+        // Shrinking reruns whole scenarios against the server: stop at the first counterexample
+        // (fast-check prints it with the seed and path to replay).
+        { seed, numRuns, endOnFailure: true, path: process.env.TIDESYNC_MODEL_PATH },
+      )
+    },
+    timeoutMs,
+  )
 })

@@ -1,4 +1,4 @@
-import type { ChangeOutcome, RecordWithMeta, Tombstone } from '@tidesync/server/protocol'
+import type { ChangeOutcome, RecordWithMeta, Tombstone } from '@tidesync/protocol'
 import { type ClientContext, findModel } from './context.js'
 import type { CheckpointRow, MetaRow, OutboxRow } from './db/rows.js'
 import { TidesyncServerError } from './errors.js'

@@ -1,3 +1,4 @@
+import { HybridClock, randomNodeId } from '@tidesync/protocol'
 import type { Table } from 'drizzle-orm'
 import { type Observable, Subject } from 'rxjs'
 import { io, type ManagerOptions, type SocketOptions } from 'socket.io-client'
@@ -8,7 +9,6 @@ import { type IndexedDbDeps, type LocalDb, openLocalDb } from './db/database.js'
 import { type CrossTabLock, DexieLeaseLock, type LeaseOptions, WebLocksLock, webLocks } from './db/lock.js'
 import { defaultLogger, systemClock, systemTimers } from './env.js'
 import { TidesyncClientError, toClientError } from './errors.js'
-import { HlcClock, randomNodeId } from './hlc.js'
 import { repairMetadata } from './integrity.js'
 import { live } from './live/query.js'
 import { type ModelInfo, readSchema } from './schema/model.js'
@@ -39,15 +39,22 @@ export interface ClientOptions<S extends Schema = Schema> {
   clientId?: string
   /** Start connected. @default true */
   online?: boolean
-  /** Where to log. @default warnings and errors to the console */
+  /**
+   * Where to log. Messages come without a prefix.
+   * @default `defaultLogger`: warnings and errors to the console, prefixed `[tidesync/client]`
+   */
   logger?: Logger
   /** The wall clock. @default Date.now */
   clock?: Clock
   /** Timers for timeouts, backoff and lock leases. @default the global setTimeout/clearTimeout */
   timers?: Timers
-  /** The IndexedDB implementation. @default the global `indexedDB` */
+  /**
+   * The IndexedDB implementation (an `IDBFactory`): the client opens its database there, so two
+   * clients on two factories keep separate databases even under the same `dbName`.
+   * @default the global `indexedDB`
+   */
   indexedDB?: unknown
-  /** The IDBKeyRange implementation. @default the global `IDBKeyRange` */
+  /** The IDBKeyRange implementation that goes with `indexedDB`. @default the global `IDBKeyRange` */
   IDBKeyRange?: unknown
   /**
    * How long to wait for an answer from the server; a request without an answer by then fails
@@ -180,7 +187,10 @@ export class TidesyncClient<S extends Schema = Schema> {
       )
   }
 
-  /** Pushes and syncs every active subset now; rejects when offline or when the sync fails. */
+  /**
+   * Pushes and syncs every active subset now; rejects when offline, when the connection is lost
+   * (or `goOffline()` is called) before the sync finished (`CLIENT_OFFLINE`), or when the sync fails.
+   */
   async syncNow(): Promise<void> {
     const { engine } = await this.whenOpen()
     await engine.syncNow()
@@ -226,7 +236,7 @@ export class TidesyncClient<S extends Schema = Schema> {
     const db = await openLocalDb(options.dbName, this.models, deps)
     this.db = db
     const clientId = options.clientId ?? (await storedClientId(db))
-    const hlc = new HlcClock(randomNodeId(), () => clock.now())
+    const hlc = new HybridClock(randomNodeId(), () => clock.now())
     const storedClock = await db.state.get(HLC_STATE_KEY)
     if (typeof storedClock?.value === 'string') hlc.observe(storedClock.value)
     const ctx: ClientContext = {
@@ -271,7 +281,7 @@ export class TidesyncClient<S extends Schema = Schema> {
         if (count > lastPending) engine.requestPush()
         lastPending = count
       },
-      error: (error) => logger.error('[tidesync/client] cannot count pending changes', error),
+      error: (error) => logger.error('cannot count pending changes', error),
     })
     this.teardown.push(() => pending.unsubscribe())
     if (this.closed) engine.close()

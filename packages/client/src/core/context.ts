@@ -1,5 +1,5 @@
+import type { HybridClock } from '@tidesync/protocol'
 import type { LocalDb } from './db/database.js'
-import type { HlcClock } from './hlc.js'
 import type { ModelInfo } from './schema/model.js'
 import type { Clock, Logger, Timers } from './types.js'
 
@@ -7,7 +7,7 @@ import type { Clock, Logger, Timers } from './types.js'
 export interface ClientContext {
   readonly db: LocalDb
   readonly models: readonly ModelInfo[]
-  readonly hlc: HlcClock
+  readonly hlc: HybridClock
   readonly clock: Clock
   readonly timers: Timers
   readonly logger: Logger
@@ -35,7 +35,7 @@ export const HLC_STATE_KEY = 'hlc'
 export async function nextClock(ctx: ClientContext): Promise<string> {
   const stored = await ctx.db.state.get(HLC_STATE_KEY)
   if (typeof stored?.value === 'string') ctx.hlc.observe(stored.value)
-  const clock = ctx.hlc.tick()
+  const clock = ctx.hlc.now()
   await ctx.db.state.put({ key: HLC_STATE_KEY, value: clock })
   return clock
 }

@@ -1,11 +1,15 @@
 import type { Clock, Logger, Timers } from './types.js'
 
-/** The default logger: warnings and errors to the console, nothing else. */
+/**
+ * The default logger: warnings and errors to the console, prefixed `[tidesync/client]`; debug
+ * and info are dropped. The prefix is added here, as every tidesync package's default logger adds
+ * its own: messages never carry one, so a logger of your own gets them bare.
+ */
 export const defaultLogger: Logger = {
   debug() {},
   info() {},
-  warn: (message, ...meta) => console.warn(message, ...meta),
-  error: (message, ...meta) => console.error(message, ...meta),
+  warn: (message, ...meta) => console.warn(`[tidesync/client] ${message}`, ...meta),
+  error: (message, ...meta) => console.error(`[tidesync/client] ${message}`, ...meta),
 }
 
 /** The default clock: `Date.now()`. */

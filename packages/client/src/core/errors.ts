@@ -1,4 +1,4 @@
-import type { ErrorCode as WireErrorCode } from '@tidesync/server/protocol'
+import { errorPolicy, type ErrorCode as WireErrorCode } from '@tidesync/protocol'
 
 /**
  * Every error the client raises or reports. Check with `instanceof TidesyncClientError` and
@@ -69,17 +69,23 @@ export class TidesyncValidationError extends TidesyncClientError {
 /** An error answer from the server (`{ error: { code, message } }`), or a rejected change. */
 export class TidesyncServerError extends TidesyncClientError {
   override readonly name = 'TidesyncServerError'
+  /**
+   * True when the same request may succeed later unchanged: what the server said, or when it
+   * said nothing, the code's policy (`ERROR_CODES` of @tidesync/protocol).
+   */
+  readonly retryable: boolean
   constructor(
     code: WireErrorCode,
     message: string,
-    /** True when the same request may succeed later unchanged (the server said so). */
-    readonly retryable: boolean,
+    /** The answer's `retryable`; undefined: the code's policy. */
+    retryable: boolean | undefined,
     /** What the client was doing: `sync:push`, `sync:pull`, ... */
     readonly operation: string,
     /** For a rejected change: which record and change. */
     readonly change?: { id: string; model: string; uid: string; op: string },
   ) {
     super(code, message)
+    this.retryable = retryable ?? errorPolicy(code).retryable
   }
 }
 

@@ -66,7 +66,7 @@ async function repairModel(ctx: ClientContext, model: ModelInfo): Promise<boolea
       )
       if (damaged.length === 0 && orphans.length === 0 && malformedOrphans.length === 0) return false
       ctx.logger.warn(
-        `[tidesync/client] ${model.key}: repairing local metadata (${damaged.length} records, ${orphans.length + malformedOrphans.length} stray rows); a full reconcile follows`,
+        `${model.key}: repairing local metadata (${damaged.length} records, ${orphans.length + malformedOrphans.length} stray rows); a full reconcile follows`,
       )
       const rows = await db.records(model).bulkGet(damaged)
       const fixed: MetaRow[] = []

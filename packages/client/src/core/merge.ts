@@ -1,4 +1,4 @@
-import type { RecordWithMeta } from '@tidesync/server/protocol'
+import type { RecordWithMeta } from '@tidesync/protocol'
 import { emptyMeta, type MetaRow } from './db/rows.js'
 import { fromWire, wireKey } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'

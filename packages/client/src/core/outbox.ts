@@ -1,4 +1,4 @@
-import type { Change } from '@tidesync/server/protocol'
+import type { Change } from '@tidesync/protocol'
 import type { LocalDb } from './db/database.js'
 import type { MetaRow, OutboxRow } from './db/rows.js'
 import { wireKey } from './schema/codec.js'

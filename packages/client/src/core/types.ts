@@ -1,12 +1,10 @@
 import type { Table } from 'drizzle-orm'
 
-/** Where the client logs. The default writes warnings and errors to the console. */
-export interface Logger {
-  debug(message: string, ...meta: unknown[]): void
-  info(message: string, ...meta: unknown[]): void
-  warn(message: string, ...meta: unknown[]): void
-  error(message: string, ...meta: unknown[]): void
-}
+/**
+ * Where the client logs. Messages carry no prefix; the default logger (`defaultLogger`) writes
+ * warnings and errors to the console, prefixed `[tidesync/client]`.
+ */
+export type { Logger } from '@tidesync/protocol'
 
 /** The wall clock, injectable so tests are deterministic. */
 export interface Clock {

@@ -1,4 +1,12 @@
-import type { JsonValue, Where } from '@tidesync/server/protocol'
+import {
+  canonicalJson,
+  type JsonValue,
+  parseWhere,
+  type RecordMatcher,
+  type Where,
+  type WhereSchema,
+  whereMatcher,
+} from '@tidesync/protocol'
 import { TidesyncValidationError } from './errors.js'
 import { toWireValue, wireKey } from './schema/codec.js'
 import type { ColumnInfo, ModelInfo } from './schema/model.js'
@@ -25,16 +33,48 @@ function isRange(value: unknown): value is Partial<Record<'gte' | 'gt' | 'lte' |
   return keys.length > 0 && keys.every((key) => RANGE_KEYS.has(key))
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort()
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`).join(',')}}`
+/**
+ * The protocol's where language over a model's columns, as the client reads it: values are
+ * already wire values (from `normalizeWhere`), and conditions on json/array columns are kept for
+ * local queries (the server refuses them).
+ */
+function schemaOf(model: ModelInfo): WhereSchema<ColumnInfo> {
+  return {
+    model: model.key,
+    column: (key) => [...model.columns.values()].find((column) => wireKey(column) === key),
+    comparison: (column) => column.comparison,
+    value: (_column, value) => value,
+    error: (code, message, path, key) =>
+      new TidesyncValidationError(
+        code === 'UNKNOWN_COLUMN' ? 'CLIENT_UNKNOWN_FIELD' : 'CLIENT_INVALID_TYPE',
+        `${path}: ${message}`,
+        model.key,
+        key,
+      ),
+    jsonConditions: true,
   }
-  return JSON.stringify(value) ?? 'null'
 }
 
-/** Checks a where against the model and turns it into wire form (dates as ISO strings). */
+/**
+ * The compiled test of each wire where, by identity: a where is parsed once, not per record
+ * (wheres in wire form are never changed after `normalizeWhere` made them).
+ */
+const matchers = new WeakMap<Where, { model: ModelInfo; test: RecordMatcher }>()
+
+function compile(model: ModelInfo, where: Where): RecordMatcher {
+  // Conditions name wire keys; local records are keyed by the columns' property keys.
+  const conditions = parseWhere(where, schemaOf(model)).map((c) => ({ ...c, key: c.column.key }))
+  const test = whereMatcher(conditions)
+  matchers.set(where, { model, test })
+  return test
+}
+
+/**
+ * Checks a where against the model and turns it into wire form (dates as ISO strings). Throws
+ * `TidesyncValidationError`: `CLIENT_UNKNOWN_FIELD` for a field the model lacks,
+ * `CLIENT_INVALID_TYPE` for a condition the protocol's where language refuses (an empty or
+ * unknown operator, `in` with another operator or with `null`, a bound without a value).
+ */
 export function normalizeWhere(
   model: ModelInfo,
   where: Record<string, unknown> | undefined | null,
@@ -60,41 +100,17 @@ export function normalizeWhere(
       wire[wireKey(column)] = range
     } else wire[wireKey(column)] = convert(condition)
   }
-  return { wire, key: canonical(wire) }
+  compile(model, wire)
+  return { wire, key: canonicalJson(wire) }
 }
 
-function comparable(column: ColumnInfo, value: unknown): unknown {
-  if (value === null || value === undefined) return null
-  if (column.kind === 'date') {
-    if (value instanceof Date) return value.getTime()
-    if (typeof value === 'string') return Date.parse(value)
-  }
-  if (typeof value === 'object') return canonical(value)
-  return value
-}
-
-/** Whether a local record matches a wire-form where (the same semantics as the server's SQL). */
+/**
+ * Whether a local record matches a wire-form where: the protocol's matching, the same
+ * semantics as the server's SQL (timestamps by time, 64-bit integers and decimals as numbers,
+ * uuids ignoring case, NULL only for `null`).
+ */
 export function matchesWhere(model: ModelInfo, where: Where, record: Record<string, unknown>): boolean {
-  for (const column of model.columns.values()) {
-    const key = wireKey(column)
-    if (!Object.hasOwn(where, key)) continue
-    const condition = where[key]
-    const value = comparable(column, record[column.key])
-    if (condition === null) {
-      if (value !== null) return false
-    } else if (isIn(condition)) {
-      if (value === null || !condition.in.some((item) => comparable(column, item) === value)) return false
-    } else if (isRange(condition)) {
-      if (value === null) return false
-      const v = value as number | string
-      for (const [bound, raw] of Object.entries(condition)) {
-        const limit = comparable(column, raw) as number | string
-        if (bound === 'gte' && !(v >= limit)) return false
-        if (bound === 'gt' && !(v > limit)) return false
-        if (bound === 'lte' && !(v <= limit)) return false
-        if (bound === 'lt' && !(v < limit)) return false
-      }
-    } else if (value !== comparable(column, condition)) return false
-  }
-  return true
+  const compiled = matchers.get(where)
+  const test = compiled && compiled.model === model ? compiled.test : compile(model, where)
+  return test(record)
 }

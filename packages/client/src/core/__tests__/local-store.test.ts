@@ -1,11 +1,13 @@
+import { Dexie } from 'dexie'
 import { filter, firstValueFrom } from 'rxjs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { uniqueDbName, waitFor } from '../../__tests__/helpers/idb.js'
 import { modelOptions, schema } from '../../__tests__/helpers/schema.js'
 import { createClient, type TidesyncClient } from '../client.js'
 import { openLocalDb } from '../db/database.js'
 import { TidesyncClientError, TidesyncValidationError } from '../errors.js'
 import { readSchema } from '../schema/model.js'
+import type { Logger } from '../types.js'
 
 // No server here: every client is offline (it never connects), so this is the local store alone.
 const clients: TidesyncClient<typeof schema>[] = []
@@ -131,5 +133,50 @@ describe('local store (offline)', () => {
     await todos.update(one.uid, { title: 'e' })
     expect((await next)?.title).toBe('e')
     subscription.unsubscribe()
+  })
+
+  it('logs bare messages to its logger; the default logger adds the [tidesync/client] prefix', async () => {
+    const dbName = uniqueDbName()
+    const first = offlineClient(dbName)
+    await first.collection('todos').create({ title: 'kept' })
+    await first.close()
+    // Damaged metadata is repaired (and warned about) when the database opens.
+    const damage = async () => {
+      const raw = new Dexie(dbName)
+      await raw.open()
+      await raw.table('m_todos').clear()
+      raw.close()
+    }
+    const repairing = 'todos: repairing local metadata (1 records, 0 stray rows); a full reconcile follows'
+    const reopen = (logger?: Logger) => {
+      const client = createClient({
+        url: 'http://127.0.0.1:9',
+        schema,
+        models: modelOptions,
+        dbName,
+        online: false,
+        logger,
+      })
+      clients.push(client)
+      return client
+    }
+
+    await damage()
+    const warned: unknown[][] = []
+    const own = reopen({ debug() {}, info() {}, warn: (...args) => warned.push(args), error() {} })
+    await own.ready
+    await own.close()
+    expect(warned).toEqual([[repairing]])
+
+    await damage()
+    const consoleWarn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      const plain = reopen()
+      await plain.ready
+      await plain.close()
+      expect(consoleWarn.mock.calls).toEqual([[`[tidesync/client] ${repairing}`]])
+    } finally {
+      consoleWarn.mockRestore()
+    }
   })
 })

@@ -1,4 +1,4 @@
-import type { RecordWithMeta } from '@tidesync/server/protocol'
+import type { RecordWithMeta } from '@tidesync/protocol'
 import { describe, expect, it } from 'vitest'
 import { modelOptions, schema } from '../../__tests__/helpers/schema.js'
 import { emptyMeta, type MetaRow } from '../db/rows.js'

@@ -44,4 +44,40 @@ describe('where', () => {
     expect(match({ dueAt: { lt: new Date('2026-01-01T00:00:00Z') } })).toBe(false)
     expect(match({ dueAt: new Date('2026-02-01T00:00:00Z') })).toBe(true)
   })
+
+  it('matches uuids ignoring case, as the server does', () => {
+    const uid = '0193e7a0-0000-7000-8000-00000000abcd'
+    const row = { uid, title: 't', done: false, projectId: 'p1', likes: 0, dueAt: null, tags: null }
+    const match = (where: Record<string, unknown>) =>
+      matchesWhere(todos!, normalizeWhere(todos!, where).wire, row)
+    expect(match({ uid: uid.toUpperCase() })).toBe(true)
+    expect(match({ uid: { in: [uid.toUpperCase()] } })).toBe(true)
+    expect(match({ dueAt: null })).toBe(true)
+  })
+
+  it('refuses at the call a where the protocol refuses, naming the field', () => {
+    for (const where of [
+      { likes: {} },
+      { likes: { in: [1], gt: 0 } },
+      { likes: { in: [1, null] } },
+      { likes: { gte: 1, near: 2 } },
+      { likes: { gte: undefined } },
+    ]) {
+      const error = (() => {
+        try {
+          normalizeWhere(todos!, where)
+        } catch (e) {
+          return e
+        }
+      })()
+      expect(error, JSON.stringify(where)).toBeInstanceOf(TidesyncValidationError)
+      expect(error).toMatchObject({ code: 'CLIENT_INVALID_TYPE', model: 'todos', field: 'likes' })
+    }
+  })
+
+  it('keeps json conditions for local queries (the server refuses them)', () => {
+    const row = { uid: 'u', title: 't', tags: ['a', 'b'] }
+    expect(matchesWhere(todos!, normalizeWhere(todos!, { tags: ['a', 'b'] }).wire, row)).toBe(true)
+    expect(matchesWhere(todos!, normalizeWhere(todos!, { tags: ['b'] }).wire, row)).toBe(false)
+  })
 })

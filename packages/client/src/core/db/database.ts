@@ -44,16 +44,25 @@ function parseSpec(spec: string): { primKey: string; indexes: string[] } {
  * The version to declare: the installed one when its stores already match, one more when the
  * models or their indexes changed. Why not a fixed number: Dexie would then upgrade by itself
  * and warn on the console; an app adding a model should not have to count versions.
+ *
+ * The probe opens the database as it exists, on the injected factory. Why not `Dexie.exists()`:
+ * it (like `Dexie.delete()`) takes no options and always looks in the global `indexedDB`.
  */
 async function resolveVersion(
   name: string,
   spec: Record<string, string>,
   deps: IndexedDbDeps,
 ): Promise<number> {
-  if (!(await Dexie.exists(name))) return 1
   const probe = new Dexie(name, deps as never)
+  const opened = await probe.open().then(
+    () => true,
+    (error: Error) => {
+      if (error.name === 'NoSuchDatabaseError') return false
+      throw error
+    },
+  )
+  if (!opened) return 1
   try {
-    await probe.open()
     const installed = new Map(probe.tables.map((table) => [table.name, table.schema]))
     const matches = Object.entries(spec).every(([tableName, tableSpec]) => {
       const schema = installed.get(tableName)
@@ -68,6 +77,22 @@ async function resolveVersion(
   }
 }
 
+/**
+ * Makes Dexie's live queries run where the platform has no global IndexedDB. Dexie's
+ * `liveQuery()` skips every query while `Dexie.dependencies.indexedDB` (the global it found at
+ * import) is empty, its guard for server-side rendering, even for a database opened on an
+ * injected factory (dexie/Dexie.js#2046): the queries would never emit. So the first injected
+ * factory becomes Dexie's default there. Every client still opens its database on its own
+ * factory (Dexie uses the default only for a database created without one); where a global
+ * IndexedDB exists, nothing changes.
+ */
+function enableLiveQueries(deps: IndexedDbDeps): void {
+  const defaults = Dexie.dependencies as { indexedDB?: unknown; IDBKeyRange?: unknown }
+  if (defaults.indexedDB || !deps.indexedDB) return
+  defaults.indexedDB = deps.indexedDB
+  if (!defaults.IDBKeyRange && deps.IDBKeyRange) defaults.IDBKeyRange = deps.IDBKeyRange
+}
+
 /** Opens (creating or upgrading) the client's database. */
 export async function openLocalDb(
   name: string,
@@ -75,6 +100,7 @@ export async function openLocalDb(
   deps: IndexedDbDeps,
 ): Promise<LocalDb> {
   const spec = storeSpec(models)
+  enableLiveQueries(deps)
   try {
     const version = await resolveVersion(name, spec, deps)
     const dexie = new Dexie(name, deps as never)

@@ -1,4 +1,4 @@
-import type { Change, Hlc, JsonValue, Where } from '@tidesync/server/protocol'
+import type { Change, Hlc, JsonValue, Where } from '@tidesync/protocol'
 
 /**
  * What the client keeps per record besides the record itself. Lives in `m_<model>`, keyed by uid.

@@ -1,4 +1,4 @@
-import type { JsonValue, Where } from '@tidesync/server/protocol'
+import type { JsonValue, Where } from '@tidesync/protocol'
 import type { Collection, Table } from 'dexie'
 import { liveQuery } from 'dexie'
 import { Observable } from 'rxjs'

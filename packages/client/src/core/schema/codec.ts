@@ -1,4 +1,4 @@
-import type { JsonValue, WireRecord } from '@tidesync/server/protocol'
+import type { JsonValue, WireRecord } from '@tidesync/protocol'
 import type { ColumnInfo, ModelInfo } from './model.js'
 
 /**

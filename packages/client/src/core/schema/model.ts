@@ -1,3 +1,4 @@
+import { type Comparison, comparisonOf } from '@tidesync/protocol'
 import { type Column, getTableColumns, getTableName, is, SQL, Table } from 'drizzle-orm'
 import { TidesyncClientError } from '../errors.js'
 import type { ModelOptions, Schema } from '../types.js'
@@ -21,6 +22,8 @@ export interface ColumnInfo {
   /** The SQL column name. */
   readonly name: string
   readonly kind: ColumnKind
+  /** How `where` conditions compare its values (the server's SQL semantics). */
+  readonly comparison: Comparison
   readonly nullable: boolean
   /** The column has a default (in the client or only in the database). */
   readonly hasDefault: boolean
@@ -111,6 +114,7 @@ function columnInfo(key: string, column: Column, counters: ReadonlySet<string>):
     key,
     name: column.name,
     kind,
+    comparison: comparisonOf(column),
     nullable: !column.notNull,
     hasDefault: column.hasDefault || column.defaultFn !== undefined,
     enumValues: column.enumValues && column.enumValues.length > 0 ? column.enumValues : undefined,

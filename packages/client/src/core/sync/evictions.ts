@@ -1,4 +1,4 @@
-import type { RecordWithMeta } from '@tidesync/server/protocol'
+import type { RecordWithMeta } from '@tidesync/protocol'
 import { fromWire } from '../schema/codec.js'
 import type { ModelInfo } from '../schema/model.js'
 import { matchesWhere } from '../where.js'

@@ -1,4 +1,4 @@
-import type { ClientMeta, Hlc, JsonValue } from '@tidesync/server/protocol'
+import type { ClientMeta, Hlc, JsonValue } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
 import { applyTombstones, applyUpserts, evictRecords, saveCheckpoint } from '../apply-remote.js'
 import { type ClientContext, nextClock } from '../context.js'

@@ -29,6 +29,6 @@ export async function saveLastSyncedAt(ctx: ClientContext, at: Date): Promise<vo
       await db.state.put({ key: LAST_SYNCED_STATE_KEY, value: at.toISOString() })
     })
   } catch (error) {
-    ctx.logger.warn('[tidesync/client] cannot store the last sync time', error)
+    ctx.logger.warn('cannot store the last sync time', error)
   }
 }

@@ -1,4 +1,4 @@
-import type { ChangesPush, RecordWithMeta, Tombstone } from '@tidesync/server/protocol'
+import type { ChangesPush, RecordWithMeta, Tombstone } from '@tidesync/protocol'
 import { applyTombstones, applyUpserts, evictRecords } from '../apply-remote.js'
 import type { ModelInfo } from '../schema/model.js'
 import type { SyncDeps } from './deps.js'

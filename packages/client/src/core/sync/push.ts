@@ -1,4 +1,4 @@
-import type { PushResult } from '@tidesync/server/protocol'
+import type { PushResult } from '@tidesync/protocol'
 import { applyOutcomes, type OutcomeFollowUp } from '../apply-remote.js'
 import type { OutboxRow } from '../db/rows.js'
 import { TidesyncClientError, TidesyncPushTimeoutError, type TidesyncServerError } from '../errors.js'

@@ -1,4 +1,4 @@
-import type { RecordWithMeta, Tombstone } from '@tidesync/server/protocol'
+import type { RecordWithMeta, Tombstone } from '@tidesync/protocol'
 import { applyTombstones, applyUpserts } from '../apply-remote.js'
 import { hasPending } from '../db/rows.js'
 import { entriesFor } from '../outbox.js'
@@ -52,7 +52,7 @@ export async function refreshRecords(
     try {
       answer = await transport.request('service', { model: model.name, method: 'findUnique', args: { uid } })
     } catch (error) {
-      ctx.logger.debug(`[tidesync/client] cannot refresh ${model.key} '${uid}', reconciling later`, error)
+      ctx.logger.debug(`cannot refresh ${model.key} '${uid}', reconciling later`, error)
       await markForReconcile(deps, model, [uid])
       continue
     }

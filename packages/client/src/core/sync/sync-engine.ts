@@ -1,4 +1,4 @@
-import type { ChangesPush, WireError } from '@tidesync/server/protocol'
+import type { ChangesPush, WireError } from '@tidesync/protocol'
 import { Subject } from 'rxjs'
 import { type ClientContext, findModel } from '../context.js'
 import type { CrossTabLock } from '../db/lock.js'
@@ -21,7 +21,7 @@ import { type PushReport, pushOutbox } from './push.js'
 import { PushPacer } from './push-pacer.js'
 import { SerialQueue } from './serial-queue.js'
 import { type Subset, SubsetRegistry } from './subsets.js'
-import { type TidesyncSocket, Transport } from './transport.js'
+import { connectSocket, type TidesyncSocket, Transport } from './transport.js'
 
 /** The checkpoint of "nothing known yet": the server answers with a paged initial load. */
 const INITIAL_CHECKPOINT = '0'
@@ -61,7 +61,7 @@ export class SyncEngine {
   private readonly backoff: Backoff
   private enabled: boolean
   private closed = false
-  private cycle: Promise<void> | null = null
+  private cycle: Promise<boolean> | null = null
   private cycleRequested = false
   private pushRunning: Promise<PushReport> | null = null
   private pushAgain = false
@@ -122,7 +122,7 @@ export class SyncEngine {
       this.report(new TidesyncServerError(error.code, error.message, error.retryable ?? false, 'connection')),
     )
     if (this.socket.connected) this.onConnect()
-    else if (this.enabled) this.socket.connect()
+    else if (this.enabled) connectSocket(this.socket)
   }
 
   get online(): boolean {
@@ -134,7 +134,7 @@ export class SyncEngine {
     if (this.closed) return
     this.enabled = true
     if (this.socket.connected) this.onConnect()
-    else this.socket.connect()
+    else connectSocket(this.socket)
   }
 
   /** Disconnects and stays offline until `goOnline()`; local writes keep queueing. */
@@ -183,14 +183,21 @@ export class SyncEngine {
 
   /**
    * Runs a full cycle now and resolves when it finished (or rejects with its error). For apps
-   * and tests that want to wait for "everything synced".
+   * and tests that want to wait for "everything synced": it never resolves when the cycle was cut
+   * short, so a connection lost on the way (or `goOffline()`) rejects it with `CLIENT_OFFLINE`.
    */
   async syncNow(): Promise<void> {
     if (!this.online) throw new TidesyncClientError('CLIENT_OFFLINE', 'Cannot sync: offline')
     for (const subset of this.subsets.all()) subset.needsSync = true
-    await this.runCycle()
+    const complete = await this.runCycle()
     const error = this.status.value.error
     if (error) throw error
+    if (!complete) {
+      throw new TidesyncClientError(
+        'CLIENT_OFFLINE',
+        'Cannot sync: the connection was lost (or the client went offline) before the sync finished',
+      )
+    }
   }
 
   close(): void {
@@ -288,7 +295,7 @@ export class SyncEngine {
     const data = (error as Error & { data?: { code?: string } }).data
     const unauthorized = data?.code === 'UNAUTHORIZED' || /unauthori[sz]ed/i.test(error.message)
     const code = unauthorized ? 'UNAUTHORIZED' : 'CLIENT_OFFLINE'
-    this.ctx.logger.debug(`[tidesync/client] connect failed: ${error.message}`)
+    this.ctx.logger.debug(`connect failed: ${error.message}`)
     if (unauthorized || this.status.value.error?.code !== code) {
       this.report(new TidesyncClientError(code, `Cannot connect: ${error.message}`, { cause: error }))
     }
@@ -298,18 +305,24 @@ export class SyncEngine {
     this.runCycle().catch((error) => this.report(toClientError(error)))
   }
 
-  /** Runs a cycle; a request during a running cycle makes it run once more (same promise). */
-  private runCycle(): Promise<void> {
+  /**
+   * Runs a cycle; a request during a running cycle makes it run once more (same promise). Resolves
+   * with whether the last cycle ran to its end and no requested one was left out (the connection
+   * was lost).
+   */
+  private runCycle(): Promise<boolean> {
     if (this.cycle) {
       this.cycleRequested = true
       return this.cycle
     }
     this.cycle = (async () => {
       try {
+        let complete: boolean
         do {
           this.cycleRequested = false
-          await this.cycleOnce()
+          complete = await this.cycleOnce()
         } while (this.cycleRequested && this.online)
+        return complete && !this.cycleRequested
       } finally {
         this.cycle = null
         this.updateSyncing()
@@ -320,8 +333,9 @@ export class SyncEngine {
     return this.cycle
   }
 
-  private async cycleOnce(): Promise<void> {
-    if (!this.online) return
+  /** One cycle; resolves with whether it ran to its end (false: failed or cut short offline). */
+  private async cycleOnce(): Promise<boolean> {
+    if (!this.online) return false
     const errors: TidesyncClientError[] = []
     let failed = false
     let pushOpen = false
@@ -332,7 +346,7 @@ export class SyncEngine {
     } catch (error) {
       this.report(toClientError(error))
       this.scheduleRetry()
-      return
+      return false
     }
     for (const subset of this.subsets.all()) {
       if (!subset.needsSync || !this.online) continue
@@ -345,7 +359,7 @@ export class SyncEngine {
         this.errors$.next(clientError)
       }
     }
-    if (!this.online) return
+    if (!this.online) return false
     if (failed) this.scheduleRetry()
     else if (!pushOpen) {
       this.backoff.reset()
@@ -359,6 +373,7 @@ export class SyncEngine {
     // A push still open after its timeout stays in `status.error` (and `syncing`) until it ends.
     const lateError = pushOpen ? this.lateError : null
     this.status.patch({ error: errors.at(-1) ?? lateError ?? null, progress: null })
+    return true
   }
 
   private async syncSubset(subset: Subset): Promise<void> {
@@ -384,7 +399,7 @@ export class SyncEngine {
           // CHECKPOINT_EXPIRED: pruned on the server. BAD_REQUEST: the stored checkpoint is damaged.
           if (!isServerError(error, 'CHECKPOINT_EXPIRED', 'BAD_REQUEST')) throw error
           this.ctx.logger.debug(
-            `[tidesync/client] checkpoint of ${subset.key} refused (${error.code}): full reconcile`,
+            `checkpoint of ${subset.key} refused (${error.code}): full reconcile`,
           )
           await this.ctx.db.checkpoints.delete(subset.key)
           await fullSync(this.deps, subset)
@@ -419,7 +434,7 @@ export class SyncEngine {
   }
 
   private report(error: TidesyncClientError): void {
-    this.ctx.logger.debug(`[tidesync/client] ${error.code}: ${error.message}`)
+    this.ctx.logger.debug(`${error.code}: ${error.message}`)
     this.status.patch({ error })
     this.errors$.next(error)
   }

@@ -1,4 +1,4 @@
-import type { ClientToServerEvents, Reply, ServerToClientEvents } from '@tidesync/server/protocol'
+import type { ClientToServerEvents, Reply, ServerToClientEvents } from '@tidesync/protocol'
 import type { Socket } from 'socket.io-client'
 import { TidesyncClientError, TidesyncServerError } from '../errors.js'
 import type { Timers } from '../types.js'
@@ -12,6 +12,24 @@ export type RequestEvent = keyof ClientToServerEvents
 type RequestOf<E extends RequestEvent> = Parameters<ClientToServerEvents[E]>[0]
 type ResultOf<E extends RequestEvent> =
   Parameters<Parameters<ClientToServerEvents[E]>[1]>[0] extends Reply<infer T> ? T : never
+
+/**
+ * Connects the socket unless it is connected or already joining. socket.io-client's `connect()`
+ * on a socket whose connection is open but whose namespace join (the CONNECT packet) is not
+ * answered yet sends a second join, and the server treats that as a protocol violation and
+ * closes the whole connection ("invalid state"): the client would see `connect`, report online,
+ * and lose the connection a moment later. A socket that is active (subscribed to its manager) on
+ * an open manager has sent its join and waits for the answer. Any other socket gets `connect()`:
+ * an inactive one (never connected, `disconnect()`ed, refused) starts connecting; on one whose
+ * manager is still opening or reconnecting it changes nothing (the socket joins once the manager
+ * is open). `_readyState` is socket.io-client's (typed, public); the tests in
+ * `connection-races.test.ts` fail if it stops meaning this.
+ */
+export function connectSocket(socket: TidesyncSocket): void {
+  if (socket.connected) return
+  if (socket.active && socket.io._readyState === 'open') return
+  socket.connect()
+}
 
 /** Per-request options of `Transport.request`. */
 export interface RequestOptions {

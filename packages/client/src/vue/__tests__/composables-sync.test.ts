@@ -125,4 +125,70 @@ describe('Vue composables against a real server', () => {
     expect(titles(query)).toBe('q1,q2,q3')
     expect(await reader.collection('todos').find({ projectId: q })).toHaveLength(3)
   })
+
+  it("keeps each query's error its own: one failing query, one healthy, and an unrelated failure", async () => {
+    const [p, q, r] = [project(), project(), project()]
+    const writer = track(testClient(server))
+    await writer.collection('todos').create({ title: 'p1', projectId: p })
+    await writer.collection('todos').create({ title: 'q1', projectId: q })
+    await settle(writer)
+
+    const reader = track(testClient(server))
+    const whereA = ref(p)
+    const seen = { a: [] as string[], b: [] as string[] }
+    let a!: UseSyncedQueryReturn<Todo>
+    let b!: UseSyncedQueryReturn<Todo>
+    let status!: UseSyncStatusReturn
+    const { app, mount, unmount } = createTestApp(
+      defineComponent({
+        setup() {
+          a = useSyncedQuery(todosTable, () => ({ projectId: whereA.value }), {
+            onError: (error) => seen.a.push(error.code),
+          })
+          b = useSyncedQuery(todosTable, { projectId: q }, { onError: (error) => seen.b.push(error.code) })
+          status = useSyncStatus()
+          return () => null
+        },
+      }),
+    )
+    app.use(TidesyncPlugin, { client: reader })
+    mount()
+    await waitFor(
+      () => !a.isLoading.value && !b.isLoading.value && titles(a) === 'p1' && titles(b) === 'q1',
+      5000,
+      'both queries synced',
+    )
+
+    // A client-wide failure that is no query's own: the server rejects a change to a note.
+    await reader.collection('notes').create({ body: 'forbidden' })
+    await waitFor(() => status.error.value?.code === 'FORBIDDEN', 5000, 'the rejection in useSyncStatus')
+    await nextTick()
+    expect(a.error.value).toBeNull()
+    expect(b.error.value).toBeNull()
+    expect(seen).toEqual({ a: [], b: [] })
+
+    // Only query a fails: the server refuses the subscription of its new subset.
+    server.failNext('subscribe', 1_000, {
+      code: 'UNAVAILABLE',
+      message: 'no subscriptions now',
+      retryable: true,
+    })
+    whereA.value = r
+    await waitFor(() => a.error.value?.code === 'UNAVAILABLE', 5000, "query a's own error")
+    expect(a.isLoading.value).toBe(false)
+    await nextTick()
+    expect(b.error.value).toBeNull()
+    expect(b.isLoading.value).toBe(false)
+    expect(titles(b)).toBe('q1')
+    expect(seen.a).toContain('UNAVAILABLE')
+    expect(seen.b).toEqual([])
+
+    // The server takes subscriptions again: a's subset syncs on retry and its error clears.
+    server.failNext('subscribe', 0, { code: 'UNAVAILABLE', message: 'no subscriptions now' })
+    await writer.collection('todos').create({ title: 'r1', projectId: r })
+    await settle(writer)
+    await waitFor(() => a.error.value === null && titles(a) === 'r1', 5000, 'query a recovered')
+    expect(seen.b).toEqual([])
+    unmount()
+  })
 })

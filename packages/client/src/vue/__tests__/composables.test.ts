@@ -3,6 +3,7 @@ import { defineComponent, effectScope, h, nextTick, ref } from 'vue'
 import { uniqueDbName, waitFor } from '../../__tests__/helpers/idb.js'
 import { modelOptions, schema, todos as todosTable } from '../../__tests__/helpers/schema.js'
 import { createClient, type TidesyncClient } from '../../core/client.js'
+import { TidesyncClientError } from '../../core/errors.js'
 import type { UseSyncedQueryReturn, UseSyncStatusReturn } from '../index.js'
 import { TidesyncPlugin, useSyncedQuery, useSyncStatus } from '../index.js'
 import { createTestApp } from './renderer.js'
@@ -29,27 +30,47 @@ afterEach(async () => {
 })
 
 describe('Vue composables', () => {
-  it('names the fix when no client was provided', () => {
+  it('names the fix, as a CLIENT_CONFIG error, when no client was provided', () => {
+    const expectConfigError = (failure: unknown, fix: string) => {
+      expect(failure).toBeInstanceOf(TidesyncClientError)
+      expect((failure as TidesyncClientError).code).toBe('CLIENT_CONFIG')
+      expect((failure as Error).message).toContain(fix)
+    }
+    const noClient = "No tidesync client found in Vue context, use 'TidesyncPlugin'"
     const scope = effectScope()
-    expect(() => scope.run(() => useSyncedQuery('todos'))).toThrow(
-      "No tidesync client found in Vue context, use 'TidesyncPlugin'",
-    )
+    let outsideSetup: unknown
+    try {
+      scope.run(() => useSyncedQuery('todos'))
+    } catch (error) {
+      outsideSetup = error
+    }
     scope.stop()
-    let failure: unknown
+    expectConfigError(outsideSetup, noClient)
+    expectConfigError(outsideSetup, 'app.use(TidesyncPlugin, { client })')
+    let inSetup: unknown
     const { mount } = createTestApp(
       defineComponent({
         setup() {
           try {
             useSyncStatus()
           } catch (error) {
-            failure = error
+            inSetup = error
           }
           return () => null
         },
       }),
     )
     mount()
-    expect((failure as Error).message).toBe("No tidesync client found in Vue context, use 'TidesyncPlugin'")
+    expectConfigError(inSetup, noClient)
+    // The plugin without a client.
+    const { app } = createTestApp(defineComponent({ render: () => null }))
+    let pluginFailure: unknown
+    try {
+      app.use(TidesyncPlugin, {} as never)
+    } catch (error) {
+      pluginFailure = error
+    }
+    expectConfigError(pluginFailure, 'TidesyncPlugin needs a client: app.use(TidesyncPlugin, { client: ')
   })
 
   it('mounts, follows a reactive where and stops on unmount', async () => {

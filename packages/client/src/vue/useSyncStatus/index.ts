@@ -18,6 +18,11 @@ export interface UseSyncStatusReturn {
   pending: ComputedRef<number>
   progress: ComputedRef<SyncProgress | null>
   lastSyncedAt: ComputedRef<Date | null>
+  /**
+   * The client's last error (`status.error`), client-wide: a failed push or sync, a rejected
+   * change, a timeout; cleared by the next successful sync. A query's own error is
+   * `useSyncedQuery().error`.
+   */
   error: ComputedRef<TidesyncClientError | null>
   /** The app's online/offline switch. */
   goOnline: () => void

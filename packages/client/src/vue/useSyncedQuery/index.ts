@@ -15,7 +15,10 @@ export interface UseSyncedQueryOptions<R> extends FindOptions<R> {
   client?: TidesyncClient
   /** `data` until the first local result. @default [] */
   initialData?: R[]
-  /** Called with every error of this query (local read, subset sync, client). @default undefined */
+  /**
+   * Called with each new error of this query (see `error`): never for another query's failure
+   * nor for client-wide errors. @default undefined
+   */
   onError?: (error: TidesyncClientError) => void
 }
 
@@ -27,9 +30,15 @@ export interface UseSyncedQueryReturn<R> {
    * the server finished. Offline, local data is all there is: loading ends with it.
    */
   isLoading: Readonly<Ref<boolean>>
-  /** The query's error: a local read error, the subset's sync error, or the client's last error. */
+  /**
+   * This query's own error, or null: its local read failed (a bad `where`, the local database),
+   * or the last sync of its subset (model + where) failed; cleared when the subset syncs again
+   * or `where` changes. Another query's failure never shows here, nor do client-wide errors
+   * (a failed push, a rejected change, a lost connection): those are in `status.value.error`,
+   * `useSyncStatus().error` and `client.errors$`.
+   */
   error: Readonly<Ref<TidesyncClientError | null>>
-  /** The client's sync status. */
+  /** The client's sync status (client-wide, the same for every query). */
   status: ShallowRef<SyncStatus>
 }
 
@@ -82,7 +91,9 @@ export function useSyncedQuery(
     const state = subset.value
     return !state || (!state.synced && state.error === null)
   })
-  const error = computed(() => queryError.value ?? subset.value?.error ?? status.value.error ?? null)
+  // Only what this query's own subscriptions report; the client's last error (status.error) is
+  // client-wide and would show one query's failure (or a push's) in every query.
+  const error = computed(() => queryError.value ?? subset.value?.error ?? null)
 
   const statusSubscription = client.status$.subscribe((next) => {
     status.value = next
