@@ -22,6 +22,8 @@ export type WriteBufferErrorCode =
   | 'WB_LOCK_TIMEOUT'
   /** `get` waited too long for a flush to finish its commit (`readWaitMs`). */
   | 'WB_TIMEOUT'
+  /** `get` could not read the database (missing table, statement timeout, connection lost, ...): the driver's error is the `cause`. */
+  | 'WB_READ_FAILED'
   /** A flush failed (database down, deadlock, ...): its data is kept and retried with backoff. */
   | 'WB_FLUSH_FAILED'
   /** A row in an insert batch violated a constraint: it was isolated and dead-lettered, the others were written. */

@@ -58,7 +58,7 @@ export async function replayJournal(ctx: RecoveryContext, journal: Journal, epoc
         for (const connection of new Set(tables.map(connectionOf))) {
           const db = ctx.databases[connection]
           if (!db) {
-            ctx.logger.warn(`write-buffer: journal holds operations for unknown connection "${connection}"`)
+            ctx.logger.warn(`journal holds operations for unknown connection "${connection}"`)
             continue
           }
           const read = await readWatermarks(db, [instance])
@@ -76,7 +76,7 @@ export async function replayJournal(ctx: RecoveryContext, journal: Journal, epoc
         )
       }
       await journal.markReplayed(instances, epoch)
-      if (count > 0) ctx.logger.info(`write-buffer: replayed ${count} journaled operation(s)`)
+      if (count > 0) ctx.logger.info(`replayed ${count} journaled operation(s)`)
       return count
     },
     { waitMs: ctx.lockWaitMs },

@@ -16,7 +16,7 @@ export function handleShutdownSignals(shutdown: () => Promise<void>, logger: Log
     if (fired) return
     fired = true
     shutdown()
-      .catch((error) => logger.error('write-buffer: final flush on signal failed', error))
+      .catch((error) => logger.error('final flush on signal failed', error))
       .finally(() => {
         if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
       })

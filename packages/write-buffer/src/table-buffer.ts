@@ -217,8 +217,12 @@ export class RowHandle<T extends PgTable> {
   }
 
   /**
-   * The current value: the database value plus the pending delta, or the pending value.
-   * Null when the row does not exist in the database (yet) and no update is pending for it.
+   * What the column will hold once everything pending is flushed: the pending update of the
+   * column, else the database value, else (a row still queued by `insert()`) the queued value
+   * or the column's default (`null` for an SQL default such as `defaultNow()`); plus the
+   * pending increments. `null` when the row is neither in the database nor queued for insert
+   * and no update of the column is pending (increments of such a row wait for the row: they
+   * are not counted). Rejects with `WB_READ_FAILED` when the database cannot be read.
    */
   async get<K extends ColumnKey<T>>(column: K): Promise<T['$inferSelect'][K] | null> {
     this.meta.column(column)

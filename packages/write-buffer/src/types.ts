@@ -70,7 +70,8 @@ export interface WriteBufferOptions {
    */
   checkpointPath?: string | false
   /**
-   * Flush (and release) on SIGTERM/SIGINT before the process exits.
+   * Flush (and release) on SIGTERM/SIGINT before the process exits. Calls made after the signal
+   * wait for that flush (the process then ends; if it does not, they reject with `WB_CLOSED`).
    * @default true
    */
   handleSignals?: boolean
@@ -119,7 +120,10 @@ export interface WriteBufferOptions {
    * @default 60000
    */
   maxBackoffMs?: number
-  /** Where the buffer says what it has to say. @default warnings and errors to the console */
+  /**
+   * Where the buffer says what it has to say (its messages carry no prefix).
+   * @default warnings and errors to the console, prefixed `[tidesync/write-buffer]`
+   */
   logger?: Logger
   /** Called with every background failure (flush, checkpoint, poison rows, unmatched rows). */
   onError?: (error: WriteBufferError) => void

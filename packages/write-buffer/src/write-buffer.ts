@@ -18,13 +18,14 @@ import { GroupCommit } from './group-commit.js'
 import { guardPgPool } from './guard-pg-pool.js'
 import { connectionOf, KeyLayout, newBatchId } from './keys.js'
 import type { LockedWorkContext } from './locked-work.js'
-import { DefaultLogger } from './logger.js'
+import { defaultLogger } from './logger.js'
 import { BaseCache } from './read/base-cache.js'
 import { readValue } from './read/read-value.js'
 import { ensureEpoch, type RecoveryContext, replayJournal, restoreOpenOrphans } from './recovery.js'
 import { handleShutdownSignals } from './signals.js'
 import { type RedeliveryReport, TableBuffer, type TableSink } from './table-buffer.js'
 import { type EncodedKey, rowField, rowId, TableMeta } from './table-meta.js'
+import { TurnBudget } from './turn-budget.js'
 import type {
   AnyPgDatabase,
   CheckpointReport,
@@ -34,6 +35,12 @@ import type {
   WriteBufferEvents,
   WriteBufferOptions,
 } from './types.js'
+
+/**
+ * Every this many calls (writes and reads), the calls wait for the next event-loop turn: a loop
+ * of awaited calls on the memory driver then lets timers, I/O and signal handlers run.
+ */
+const CALLS_PER_TURN = 1000
 
 /** The durability in effect: 'none' on Redis (the store is durable) or without a checkpoint path. */
 export type EffectiveDurability = 'checkpoint' | 'journal' | 'none'
@@ -91,6 +98,9 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
   private timers: NodeJS.Timeout[] = []
   private removeSignals: (() => void) | undefined
   private closing: Promise<void> | undefined
+  /** A shutdown signal started the close (the process ends after the final flush). */
+  private signalled = false
+  private readonly turns = new TurnBudget(CALLS_PER_TURN)
   private readonly work = new Set<Promise<unknown>>()
   /** Inserts of one table and turn go to the IPC store as one list item: the JSON text of the rows. */
   private readonly inserts = new GroupCommit<Record<string, Json>>((table, rows, previous) =>
@@ -109,7 +119,7 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
       )
     }
     this.ipc = options.ipc
-    this.logger = options.logger ?? DefaultLogger
+    this.logger = options.logger ?? defaultLogger
     for (const db of Object.values(options.databases)) guardPgPool(db, this.logger)
     this.now = options.now ?? Date.now
     this.settings = {
@@ -138,7 +148,10 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     this.sink = this.createSink()
     for (const registration of options.tables ?? []) this.register(registration)
     if (options.handleSignals ?? true)
-      this.removeSignals = handleShutdownSignals(() => this.close(), this.logger)
+      this.removeSignals = handleShutdownSignals(() => {
+        this.signalled = true
+        return this.close()
+      }, this.logger)
     this.ready = this.start()
     this.ready.catch(() => undefined)
   }
@@ -158,14 +171,14 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
 
   /** Flushes every table on every connection; waits for locks; rejects with the first failure. */
   async flush(): Promise<FlushReport[]> {
-    this.assertOpen()
+    if (this.closing) return this.refused()
     await this.ready
     return this.flushAll()
   }
 
   /** Seals pending state and writes a checkpoint now (checkpoint durability only). */
   async checkpoint(): Promise<CheckpointReport | null> {
-    this.assertOpen()
+    if (this.closing) return this.refused()
     await this.ready
     return this.runCheckpoint()
   }
@@ -311,7 +324,7 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
           return 0
         }),
       redeliver: async (meta, items) => {
-        this.assertOpen()
+        if (this.closing) return this.refused()
         await this.ready
         const entry = this.entryOf(meta)
         // Under the flush lock: no flush can record one of these receipts between the ledger
@@ -364,10 +377,10 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
           return this.inserts.append(meta.id, row)
         }),
       get: async (meta, key: EncodedKey, column) => {
-        this.assertOpen()
+        if (this.closing) return this.refused()
         await this.ready
         const entry = this.entryOf(meta)
-        return readValue(
+        const value = await readValue(
           {
             ipc,
             keys,
@@ -380,9 +393,12 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
           key,
           column,
         )
+        const turn = this.turns.spend()
+        if (turn) await turn
+        return value
       },
       flush: async (meta) => {
-        this.assertOpen()
+        if (this.closing) return this.refused()
         await this.ready
         return this.flushEntry(this.entryOf(meta), true)
       },
@@ -392,10 +408,11 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
   /**
    * Runs a write: refused once closed, waits for start-up, starts a flush past maxQueueSize
    * (`write` resolves with what this process queued for the table since its last flush of it;
-   * 0 for the merged kinds, which do not grow with repeated writes).
+   * 0 for the merged kinds, which do not grow with repeated writes). Every CALLS_PER_TURN
+   * calls, the calls wait for the next event-loop turn before they resolve.
    */
   private async operation(meta: TableMeta, write: () => Promise<number>): Promise<void> {
-    this.assertOpen()
+    if (this.closing) return this.refused()
     const run = (async () => {
       await this.ready
       const length = await write()
@@ -407,6 +424,8 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     } finally {
       this.work.delete(run)
     }
+    const turn = this.turns.spend()
+    if (turn) await turn
   }
 
   private entryOf(meta: TableMeta): TableEntry {
@@ -596,8 +615,17 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     void promise.finally(() => this.work.delete(promise))
   }
 
-  private assertOpen(): void {
-    if (this.closing) throw new WriteBufferError('WB_CLOSED', 'The write buffer is closed.')
+  /**
+   * A call made once `close()` began: rejected with WB_CLOSED. After a shutdown signal, only
+   * once the final flush is done and the process had a turn to end (the buffer re-raises the
+   * signal): a batch job's bare loop of awaited calls must not end the process with an
+   * unhandled WB_CLOSED before its acknowledged writes are flushed.
+   */
+  private refused(): Promise<never> {
+    const error = new WriteBufferError('WB_CLOSED', 'The write buffer is closed.')
+    if (!this.signalled || !this.closing) return Promise.reject(error)
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+    return this.closing.then(nextTurn, nextTurn).then(() => Promise.reject(error))
   }
 
   private reportError(error: WriteBufferError): void {
@@ -607,14 +635,14 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
       try {
         this.options.onError(error)
       } catch (callbackError) {
-        this.logger.error('write-buffer: onError threw', callbackError)
+        this.logger.error('the onError callback threw', callbackError)
       }
     }
     if (this.listenerCount('error') > 0) {
       delivered = true
       this.emit('error', error)
     }
-    if (!delivered) this.logger.error(`write-buffer: ${error.message}`, error)
+    if (!delivered) this.logger.error(error.message, error)
   }
 }
 

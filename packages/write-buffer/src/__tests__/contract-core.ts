@@ -1,13 +1,14 @@
 import type { Ipc } from '@tidesync/ipc'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { WriteBufferError } from '../errors.js'
+import { sqlState } from '../flush/sql-util.js'
 import { createWriteBuffer, type WriteBuffer } from '../write-buffer.js'
 import { uniqueId } from './env.js'
 import { withFaults } from './faults.js'
 import { type Harness, silentLogger } from './harness.js'
 import { counters, events, noKey, stats, tokens } from './schema.js'
 
-/** Increments, updates, inserts, get() and the typed refusal of bad input. */
+/** Increments, updates, inserts, get(), close, logging and the typed refusal of bad input. */
 export function coreContract(h: Harness): void {
   describe('increment', () => {
     test('deltas merge per row and column; one statement for many rows (odac: one UPDATE per key)', async () => {
@@ -61,6 +62,33 @@ export function coreContract(h: Harness): void {
         { day: '2026-01-01', views: 3 },
         { day: '2026-01-02', views: 1 },
       ])
+    })
+  })
+
+  describe('a loop of awaited calls', () => {
+    test('yields to the event loop now and then (on the memory driver every call answers on microtasks)', async () => {
+      const buffer = await h.open({ getCacheTtl: 60_000 })
+      await h.env.exec('insert into wb_counters (id) values (1)')
+      const row = buffer.table(counters).where(1)
+      let turns = 0
+      let stop = false
+      const tick = () => {
+        turns++
+        if (!stop) setImmediate(tick)
+      }
+      setImmediate(tick)
+      // Redis: every call does I/O (and takes a round trip), a few suffice.
+      const calls = h.env.ipcDriver === 'redis' ? 200 : 5000
+      try {
+        for (let i = 0; i < calls; i++) await row.increment('views')
+        const afterIncrements = turns
+        for (let i = 0; i < calls; i++) await row.get('views')
+        expect(afterIncrements).toBeGreaterThanOrEqual(2)
+        expect(turns - afterIncrements).toBeGreaterThanOrEqual(2)
+      } finally {
+        stop = true
+      }
+      expect(await row.get('views')).toBe(calls)
     })
   })
 
@@ -249,6 +277,190 @@ export function coreContract(h: Harness): void {
       await expect(t.where(1).get('views')).rejects.toThrow()
       await h.env.exec('alter table wb_counters_away rename to wb_counters')
       expect(await t.where(1).get('views')).toBe(12)
+    })
+
+    test('a failed database read rejects with WB_READ_FAILED, the database error as its cause (missing table)', async () => {
+      const buffer = await h.open()
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 2)
+      await h.env.exec('alter table wb_counters rename to wb_counters_away')
+      try {
+        const caught = await t
+          .where(1)
+          .get('views')
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          )
+        expect(caught).toBeInstanceOf(WriteBufferError)
+        expect(caught).toMatchObject({ code: 'WB_READ_FAILED', table: t.id })
+        const cause = (caught as WriteBufferError).cause
+        expect(cause).toBeInstanceOf(Error)
+        expect(cause).not.toBeInstanceOf(WriteBufferError)
+        expect(sqlState(cause)).toBe('42P01') // undefined_table
+        expect((caught as Error).message).toContain('wb_counters')
+      } finally {
+        await h.env.exec('alter table wb_counters_away rename to wb_counters')
+      }
+    })
+
+    test('a database read that times out rejects with WB_READ_FAILED (statement_timeout; PostgreSQL server)', async (ctx) => {
+      const timed = h.env.withStatementTimeout?.(150)
+      if (!timed) return ctx.skip() // PGlite: one session in this process, no server-side timeout
+      const buffer = await h.open({ databases: { default: timed, second: h.env.second } })
+      await h.env.exec(`insert into wb_counters (id, views) values (1, 10)`)
+      const t = buffer.table(counters)
+      await t.where(1).increment('views', 2)
+      const release = await h.env.blockReads!()
+      let caught: unknown
+      try {
+        caught = await t
+          .where(1)
+          .get('views')
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          )
+      } finally {
+        await release()
+      }
+      expect(caught).toBeInstanceOf(WriteBufferError)
+      expect(caught).toMatchObject({ code: 'WB_READ_FAILED', table: t.id })
+      expect(sqlState((caught as WriteBufferError).cause)).toBe('57014') // query_canceled
+      expect(await t.where(1).get('views')).toBe(12) // not cached, nothing lost
+    })
+
+    test.each(['none', 'checkpoint', 'journal'] as const)(
+      'a row still queued for insert: its queued values (or column defaults) plus pending changes, as the flush will write them (%s durability)',
+      async (durability) => {
+        const buffer = await h.open(
+          durability === 'none' ? {} : { checkpointPath: h.dir(), durability, getCacheTtl: 60_000 },
+        )
+        const t = buffer.table(counters)
+        await t.insert({ id: 7, views: 1 })
+        await t.where(7).increment('views', 4)
+        expect(await t.where(7).get('views')).toBe(5)
+        expect(await t.where(7).get('likes')).toBe(0) // the column default
+        expect(await t.where(7).get('title')).toBeNull()
+        await t.where(7).update({ title: 'pending' })
+        await t.where(7).increment('likes', 2)
+        expect(await t.where(7).get('title')).toBe('pending')
+        expect(await t.where(7).get('likes')).toBe(2)
+        // A change given before the insert is applied after it too (inserts go first).
+        await t.where(8).increment('views', 3)
+        await t.insert({ id: 8, views: 10, title: 'eight' })
+        expect(await t.where(8).get('views')).toBe(13)
+        // Composite keys.
+        const s = buffer.table(stats)
+        await s.insert({ postId: 1, day: '2026-01-01', views: 2 })
+        await s.where({ postId: 1, day: '2026-01-01' }).increment('views')
+        expect(await s.where({ postId: 1, day: '2026-01-01' }).get('views')).toBe(3)
+        expect(await s.where({ postId: 1, day: '2026-01-02' }).get('views')).toBeNull()
+        // Sealed into an in-flight batch (checkpoint durability): still counted.
+        if (buffer.durability === 'checkpoint') await buffer.checkpoint()
+        expect(await t.where(7).get('views')).toBe(5)
+        // A row the database already holds: the queued insert will be refused, the database row counts.
+        await h.env.exec(`insert into wb_counters (id, views) values (9, 100)`)
+        await t.insert({ id: 9, views: 1 })
+        await t.where(9).increment('views', 2)
+        expect(await t.where(9).get('views')).toBe(102)
+        const expected = { 7: [5, 2, 'pending'], 8: [13, 0, 'eight'], 9: [102, 0, null] }
+        for (const [id, [views, likes, title]] of Object.entries(expected)) {
+          expect([
+            await t.where(Number(id)).get('views'),
+            await t.where(Number(id)).get('likes'),
+            await t.where(Number(id)).get('title'),
+          ]).toEqual([views, likes, title])
+        }
+        await buffer.flush()
+        const rows = await h.env.query<{ id: number; views: number; likes: string; title: string | null }>(
+          'select id, views, likes::text, title from wb_counters order by id',
+        )
+        expect(rows).toEqual(
+          Object.entries(expected).map(([id, [views, likes, title]]) => ({
+            id: Number(id),
+            views,
+            likes: String(likes),
+            title,
+          })),
+        )
+        expect(await s.where({ postId: 1, day: '2026-01-01' }).get('views')).toBe(3)
+        for (const [id, [views]] of Object.entries(expected))
+          expect(await t.where(Number(id)).get('views')).toBe(views)
+      },
+    )
+  })
+
+  describe('close', () => {
+    test('calls made once close() began reject with WB_CLOSED; what came before is flushed', async () => {
+      const buffer = await h.open()
+      await h.env.exec('insert into wb_counters (id) values (1)')
+      const row = buffer.table(counters).where(1)
+      await row.increment('views', 2)
+      const closing = buffer.close()
+      const calls = [
+        row.increment('views'),
+        row.update({ title: 'late' }),
+        buffer.table(events).insert({ kind: 'late', userId: 1 }),
+        row.get('views'),
+        buffer.flush(),
+        buffer.table(counters).flush(),
+      ]
+      const outcomes = await Promise.allSettled(calls)
+      await closing
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected')
+        expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'WB_CLOSED' })
+      }
+      expect(await h.env.query('select views, title from wb_counters')).toEqual([{ views: 2, title: null }])
+    })
+  })
+
+  describe('logging', () => {
+    /** Makes the next size-triggered flush fail in the background (no caller to reject). */
+    const failInBackground = async (buffer: WriteBuffer) => {
+      await h.env.exec('alter table wb_events rename to wb_events_away')
+      for (let i = 1; i <= 3; i++) await buffer.table(events).insert({ kind: 'x', userId: i })
+    }
+    const restore = () => h.env.exec('alter table wb_events_away rename to wb_events')
+
+    test('a failure nobody listens for goes to the logger, its message without a prefix', async () => {
+      const lines: string[] = []
+      const logger = {
+        ...silentLogger,
+        warn: (message: string) => void lines.push(`warn ${message}`),
+        error: (message: string) => void lines.push(`error ${message}`),
+      }
+      const buffer = await h.open({ maxQueueSize: 2, logger, onError: undefined })
+      try {
+        await failInBackground(buffer)
+        await h.until(() => lines.length > 0)
+      } finally {
+        await restore()
+      }
+      expect(lines[0]).toMatch(/^error Flush of \S+ failed: /)
+      for (const line of lines) expect(line).not.toMatch(/tidesync\/write-buffer|write-buffer:/)
+    })
+
+    test('the default logger prefixes [tidesync/write-buffer], once', async () => {
+      const printed: unknown[][] = []
+      const spy = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+        printed.push(args)
+      })
+      try {
+        const buffer = await h.open({ maxQueueSize: 2, logger: undefined, onError: undefined })
+        try {
+          await failInBackground(buffer)
+          await h.until(() => printed.length > 0)
+        } finally {
+          await restore()
+        }
+      } finally {
+        spy.mockRestore()
+      }
+      expect(printed[0]?.[0]).toMatch(/^\[tidesync\/write-buffer\] Flush of \S+ failed: /)
+      expect(String(printed[0]?.[0]).match(/tidesync\/write-buffer|write-buffer:/g)).toHaveLength(1)
+      expect(printed[0]?.[1]).toBeInstanceOf(WriteBufferError)
     })
   })
 

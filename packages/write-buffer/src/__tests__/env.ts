@@ -32,6 +32,13 @@ export interface WriteBufferEnv {
   newIpc(prefix: string): Promise<Ipc>
   /** Blocks writes to wb_counters from other sessions until the returned release is called. */
   block(): Promise<() => Promise<void>>
+  /**
+   * PostgreSQL server only: a database on the same data whose sessions cancel any statement
+   * running longer than `ms` (`SET statement_timeout`). Closed with the environment.
+   */
+  withStatementTimeout?(ms: number): AnyPgDatabase
+  /** PostgreSQL server only: makes reads of wb_counters wait until the returned release is called. */
+  blockReads?(): Promise<() => Promise<void>>
   reset(): Promise<void>
   close(): Promise<void>
 }
@@ -115,6 +122,16 @@ export async function postgresEnv(factory: IpcFactory = { driver: 'memory' }): P
   const second = drizzlePg(pool2)
   await ensureSchema(db as unknown as Executor)
   await ensureSchema(second as unknown as Executor)
+  const timedPools: pg.Pool[] = []
+  const lockTable = async (mode: string) => {
+    const session = await pool.connect()
+    await session.query('begin')
+    await session.query(`lock table wb_counters in ${mode} mode`)
+    return async () => {
+      await session.query('commit')
+      session.release()
+    }
+  }
   return {
     name: `postgres+${factory.driver}`,
     db,
@@ -123,15 +140,17 @@ export async function postgresEnv(factory: IpcFactory = { driver: 'memory' }): P
     exec: async (text) => void (await pool.query(text)),
     query: async (text, params) => (await pool.query(text, params)).rows,
     querySecond: async (text) => (await pool2.query(text)).rows,
-    block: async () => {
-      const session = await pool.connect()
-      await session.query('begin')
-      await session.query('lock table wb_counters in exclusive mode')
-      return async () => {
-        await session.query('commit')
-        session.release()
-      }
+    block: () => lockTable('exclusive'),
+    withStatementTimeout: (ms) => {
+      const timed = new pg.Pool({ connectionString: first.url, max: 2 })
+      timed.on('error', () => {})
+      timed.on('connect', (client) => {
+        client.query(`set statement_timeout = ${Math.floor(ms)}`).catch(() => {})
+      })
+      timedPools.push(timed)
+      return drizzlePg(timed)
     },
+    blockReads: () => lockTable('access exclusive'),
     ipcDriver: factory.driver,
     newIpc: (prefix) => makeIpc(factory, prefix),
     reset: async () => {
@@ -139,6 +158,7 @@ export async function postgresEnv(factory: IpcFactory = { driver: 'memory' }): P
       await pool2.query(RESET)
     },
     close: async () => {
+      for (const timed of timedPools.splice(0)) await timed.end()
       await pool.end()
       await pool2.end()
       await first.drop()

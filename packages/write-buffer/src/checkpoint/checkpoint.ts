@@ -85,7 +85,7 @@ export async function takeCheckpoint(
     const entries = await ipc.dump(keys.inflightPrefix())
     const written = await store.write({ generation, epoch: ctx.epoch, createdAt: ctx.now(), entries })
     if (!written) {
-      ctx.logger.warn(`write-buffer: checkpoint ${generation} not stored: a newer one is on disk`)
+      ctx.logger.warn(`checkpoint ${generation} not stored: a newer one is on disk`)
       return null
     }
     return { generation, entries: entries.length }
@@ -122,9 +122,7 @@ export async function restoreCheckpoint(ctx: CheckpointContext, store: Checkpoin
       // again, with generation 0: generations count within one store life, and this life's
       // counter starts again at 1, so its first checkpoint must replace this one.
       await store.write({ ...stored, epoch: ctx.epoch, generation: 0 })
-      ctx.logger.info(
-        `write-buffer: restored ${stored.entries.length} key(s) from checkpoint ${stored.generation}`,
-      )
+      ctx.logger.info(`restored ${stored.entries.length} key(s) from checkpoint ${stored.generation}`)
       return stored.entries.length
     },
     { waitMs: ctx.lockWaitMs },

@@ -65,7 +65,7 @@ export class Journal {
     this.syncCommits = fsyncIntervalMs !== undefined
     if (fsyncIntervalMs !== undefined) {
       this.syncTimer = setInterval(() => {
-        syncEnv(this.root).catch((error) => this.logger.warn('write-buffer: journal fsync failed', error))
+        syncEnv(this.root).catch((error) => this.logger.warn('journal fsync failed', error))
       }, fsyncIntervalMs)
       this.syncTimer.unref()
     }
@@ -207,9 +207,7 @@ export class Journal {
       removals.push(this.ops.remove(key))
     }
     if (removals.length === 0) return
-    const done = Promise.all(removals).catch((error) =>
-      this.logger.warn('write-buffer: journal trim failed', error),
-    )
+    const done = Promise.all(removals).catch((error) => this.logger.warn('journal trim failed', error))
     this.trims.add(done)
     void done.finally(() => this.trims.delete(done))
   }

@@ -1,6 +1,6 @@
 import type { Ipc, Json } from '@tidesync/ipc'
-import { and, eq } from 'drizzle-orm'
-import { addDelta, decodeValue } from '../codec.js'
+import { and, eq, is, SQL } from 'drizzle-orm'
+import { addDelta, decodeValue, encodeValue } from '../codec.js'
 import { WriteBufferError } from '../errors.js'
 import { appliedReceipts } from '../flush/batch-ledger.js'
 import {
@@ -13,9 +13,9 @@ import {
   parseReceiptField,
   pendingDelta,
 } from '../flush/plan.js'
-import type { Executor } from '../flush/sql-util.js'
+import { describeError, type Executor } from '../flush/sql-util.js'
 import type { KeyLayout, PendingKind } from '../keys.js'
-import { type EncodedKey, rowField, rowId, type TableMeta } from '../table-meta.js'
+import { type ColumnMeta, type EncodedKey, rowField, rowId, type TableMeta } from '../table-meta.js'
 import type { AnyPgDatabase } from '../types.js'
 import type { BaseCache } from './base-cache.js'
 import { readVersion } from './seqlock.js'
@@ -29,9 +29,13 @@ export interface ReadContext {
 }
 
 /**
- * `get(column)` of one row: the database value plus what is pending for it (in flight and
- * pending, merged in order exactly as the flush will apply it). The database is not read when
- * a pending update gives the value, or when the cache holds it for the current seqlock version.
+ * `get(column)` of one row: what the flushes of everything pending will leave in the column.
+ * The base is the pending update of the column, else the database value, else (no such row in
+ * the database) the row's first queued insert (its value, or the column's default); then the
+ * pending increments are added (in flight and pending, merged in order exactly as the flush
+ * will apply them: inserts first, then updates, then increments). Null when there is no base.
+ * The database is not read when a pending update gives the value, or when the cache holds it
+ * for the current seqlock version. A failed database read rejects with `WB_READ_FAILED`.
  */
 export async function readValue(
   ctx: ReadContext,
@@ -66,10 +70,12 @@ export async function readValue(
     // is still pending until the next flush drops it: it does not count.
     const receipted = [...(change?.receipted ?? [])].filter(([, increment]) => increment.column === column)
     if (receipted.length > 0) {
-      const applied = await appliedReceipts(
-        db as unknown as Executor,
-        meta.id,
-        receipted.map(([receipt]) => receipt),
+      const applied = await readDatabase(meta, () =>
+        appliedReceipts(
+          db as unknown as Executor,
+          meta.id,
+          receipted.map(([receipt]) => receipt),
+        ),
       )
       for (const [receipt, increment] of receipted) if (applied.has(receipt)) delta -= increment.delta
     }
@@ -80,15 +86,85 @@ export async function readValue(
     } else {
       base = ctx.cache.get(cacheKey, version)
       if (!base) {
-        base = await readBase(meta, db, key, column)
+        base = await readDatabase(meta, () => readBase(meta, db, key, column))
         fromDatabase = true
       }
     }
+    // Not in the database (yet): a row still queued for insert is what the flush starts from.
+    const queued = base.exists ? undefined : await readQueuedInsert(ctx, meta, key)
     if ((await readVersion(ctx.ipc, seq)) !== version) continue
     if (fromDatabase) ctx.cache.set(cacheKey, version, base.value, base.exists)
+    if (queued) base = { value: queuedValue(columnMeta, queued), exists: true }
     if (!base.exists) return base.value
     if (delta === 0n) return base.value
     return addDelta(base.value ?? zeroOf(columnMeta.column.dataType), delta)
+  }
+}
+
+/** Runs a database read of `get()`; its failure becomes a `WB_READ_FAILED` with the cause. */
+async function readDatabase<T>(meta: TableMeta, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (error) {
+    throw new WriteBufferError(
+      'WB_READ_FAILED',
+      `get() on ${meta.id} could not read the database: ${describeError(error)}`,
+      { cause: error, table: meta.id },
+    )
+  }
+}
+
+/**
+ * The first queued insert (in flight, oldest batch first, then pending) of the row `key`, or
+ * undefined. The first one is the one the flush inserts (later ones with the same key are
+ * refused as poison rows). Rows that leave a key column to the database cannot match.
+ */
+async function readQueuedInsert(
+  ctx: ReadContext,
+  meta: TableMeta,
+  key: EncodedKey,
+): Promise<Record<string, Json> | undefined> {
+  const { ipc, keys } = ctx
+  const id = rowId(key)
+  const find = async (keyOf: (kind: PendingKind) => string, kinds: PendingKind[]) => {
+    for (const kind of kinds) {
+      if (kind !== 'ins' && kind !== 'ops') continue
+      for (const item of await ipc.lrange(keyOf(kind), 0, -1)) {
+        const rows =
+          kind === 'ins'
+            ? typeof item === 'string'
+              ? (JSON.parse(item) as Record<string, Json>[])
+              : [item as Record<string, Json>]
+            : opsOf(item).flatMap((op) => (op[2] === 'n' ? [op[3]] : []))
+        for (const row of rows) {
+          const rowKey = meta.keyColumns.map((c) => row[c.key])
+          if (rowKey.every((part) => part !== undefined && part !== null) && rowId(rowKey as Json[]) === id)
+            return row
+        }
+      }
+    }
+    return undefined
+  }
+  for (const [batch, kinds] of await listBatches(ipc, keys, meta.id)) {
+    const row = await find((kind) => keys.inflight(meta.id, batch, kind), kinds)
+    if (row) return row
+  }
+  return find((kind) => keys.pending(meta.id, kind), ['ins', 'ops'])
+}
+
+/**
+ * A column of a queued row: its value, else the column's default as the database will give
+ * it (null for an SQL default such as `defaultNow()`, a sequence, or no default).
+ */
+function queuedValue(columnMeta: ColumnMeta, row: Record<string, Json>): unknown {
+  const { column, key } = columnMeta
+  if (Object.hasOwn(row, key)) return decodeValue(column, row[key] as Json)
+  const fallback = column.hasDefault ? column.default : undefined
+  if (fallback === undefined || fallback === null || is(fallback, SQL)) return null
+  try {
+    return decodeValue(column, encodeValue(column, key, fallback))
+  } catch {
+    return null
   }
 }
 
