@@ -1,10 +1,9 @@
 import type { Ipc } from '@tidesync/ipc'
-import type { HybridClock } from '@tidesync/protocol'
+import type { HybridClock, LiveChange } from '@tidesync/protocol'
+import type { ResolvedModel } from './model/resolve-models.js'
 import type { TidesyncTables } from './schema/metadata.js'
-import type { ResolvedModel } from './schema/resolve-models.js'
 import type { Logger, TidesyncDb } from './types.js'
 import type { PendingWrites } from './write/pending-writes.js'
-import type { CommittedChange } from './write/staged-change.js'
 
 /** Resolved limits, every default applied. @internal */
 export interface Limits {
@@ -20,7 +19,11 @@ export interface Limits {
   syncLockWaitMs: number
 }
 
-/** Everything the services, sync and live parts share. @internal */
+/**
+ * Everything reads, writes, the request handlers and live pushes share. It stands above the
+ * model, db and pending-writes floors (it holds their objects) and under everything that takes
+ * it; the db floor's helpers take the smaller `Store` instead. @internal
+ */
 export interface Core<TCtx = unknown> {
   db: TidesyncDb
   ipc: Ipc
@@ -32,6 +35,9 @@ export interface Core<TCtx = unknown> {
   limits: Limits
   keyPrefix: string
   now(): number
-  /** Hands committed changes to every server (IPC pub/sub); never throws. */
-  publish(changes: CommittedChange[]): Promise<void>
+  /**
+   * Hands committed changes of one model, in their wire form, to every server (IPC pub/sub);
+   * never throws.
+   */
+  publish(model: string, changes: LiveChange[]): Promise<void>
 }

@@ -29,6 +29,15 @@ export class TidesyncError extends Error {
   }
 }
 
+/**
+ * True when an error refuses one change of a write for good (a push answers it `rejected` and
+ * applies the others): its code's `rejectsChange` in the protocol's `ERROR_CODES`. Any other
+ * error fails the whole push (the client retries it later).
+ */
+export function isRejection(error: TidesyncError): boolean {
+  return errorPolicy(error.code).rejectsChange
+}
+
 /** A payload that fails boundary validation: nothing was written. */
 export class TidesyncValidationError extends TidesyncError {
   override readonly name = 'TidesyncValidationError'

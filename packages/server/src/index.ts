@@ -1,14 +1,16 @@
 export { UnauthorizedError } from './auth/authenticate.js'
+export { ensureSchema, schemaStatements } from './db/ensure-schema.js'
 export {
   TidesyncConfigError,
   TidesyncError,
   TidesyncForbiddenError,
   TidesyncValidationError,
 } from './errors.js'
+export type { ModelService } from './handlers/service.js'
 export { defaultLogger, noopLogger } from './logger.js'
+export type { TidesyncOptions } from './options.js'
 export type * from './protocol.js'
 export { formatHlc, HybridClock, PROTOCOL_VERSION, parseHlc } from './protocol.js'
-export { ensureSchema, schemaStatements } from './schema/ensure-schema.js'
 export type { TidesyncTables } from './schema/metadata.js'
 export {
   defineTidesyncTables,
@@ -20,7 +22,6 @@ export {
   tidesyncState,
   tidesyncTables,
 } from './schema/metadata.js'
-export type { ModelService } from './services/model-service.js'
 export type { InstallOptions, TidesyncServer } from './sync-server.js'
 export { installTidesync } from './sync-server.js'
 export type { Tidesync } from './tidesync.js'
@@ -31,7 +32,6 @@ export type {
   Logger,
   ModelConfig,
   TidesyncDb,
-  TidesyncOptions,
   WriteCheck,
   WriteOp,
 } from './types.js'

@@ -3,9 +3,10 @@ import type { Server, Socket } from 'socket.io'
 import { authMiddleware, socketContext } from './auth/authenticate.js'
 import { toTidesyncError } from './db/map-error.js'
 import { TidesyncValidationError } from './errors.js'
+import { socketSubscriptions } from './handlers/subscribe.js'
 import { startFanout } from './live/fanout.js'
-import { socketSubscriptions } from './live/socket-subscriptions.js'
 import { SubscriptionRegistry } from './live/subscriptions.js'
+import type { TidesyncOptions } from './options.js'
 import { PushSerializer } from './socket/push-serializer.js'
 import {
   type RequestGauge,
@@ -22,7 +23,7 @@ import {
   type ViolationPolicyOptions,
 } from './socket/violation-policy.js'
 import { createTidesync, type Tidesync } from './tidesync.js'
-import type { AuthContext, TidesyncOptions } from './types.js'
+import type { AuthContext } from './types.js'
 import { jsonByteLength } from './validation/forbidden-keys.js'
 
 export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx>, RequestLimitOptions {

@@ -9,19 +9,20 @@ import {
 } from '@tidesync/protocol'
 import { guardPgPool } from '@tidesync/write-buffer'
 import { lt, sql } from 'drizzle-orm'
-import type { Core, Limits } from './core.js'
+import type { Core } from './core.js'
 import { toTidesyncError } from './db/map-error.js'
 import { rowsOf } from './db/types.js'
 import { TidesyncValidationError } from './errors.js'
+import { fullReconcile } from './handlers/full.js'
+import { deltaPull } from './handlers/pull.js'
+import { push } from './handlers/push.js'
+import { createModelService, type ModelService } from './handlers/service.js'
 import { createPublisher } from './live/publisher.js'
 import { defaultLogger } from './logger.js'
+import { type ResolvedModel, resolveModels } from './model/resolve-models.js'
+import { resolveLimits, type TidesyncOptions } from './options.js'
 import { tidesyncTables } from './schema/metadata.js'
-import { type ResolvedModel, resolveModels } from './schema/resolve-models.js'
-import { createModelService, type ModelService } from './services/model-service.js'
-import { deltaPull } from './sync/delta-pull.js'
-import { fullReconcile } from './sync/full-reconcile.js'
-import { push } from './sync/push.js'
-import type { AuthContext, TidesyncOptions } from './types.js'
+import type { AuthContext } from './types.js'
 import { assertSafePayload, jsonByteLength } from './validation/forbidden-keys.js'
 import { expectObject, onlyKeys } from './validation/shapes.js'
 import { DirectWrites, type PendingWrites } from './write/pending-writes.js'
@@ -61,36 +62,6 @@ export interface Tidesync<TCtx = AuthContext> {
   recoverHandOffs(options?: { minAgeMs?: number }): Promise<number>
   /** @internal */
   readonly core: Core<TCtx>
-}
-
-type LimitOptions = Pick<
-  TidesyncOptions,
-  | 'maxMetadataEntries'
-  | 'maxChangesPerPush'
-  | 'maxChangesPerTransaction'
-  | 'maxMessageBytes'
-  | 'pageSize'
-  | 'maxPageSize'
-  | 'maxFindManyRows'
-  | 'maxSubscriptionsPerSocket'
-  | 'syncLockTtlSeconds'
-  | 'syncLockWaitMs'
->
-
-/** Every limit with its default applied. @internal */
-export function resolveLimits(options: LimitOptions, socketLimit?: number): Limits {
-  return {
-    maxMetadataEntries: options.maxMetadataEntries ?? 100_000,
-    maxChangesPerPush: options.maxChangesPerPush ?? 500,
-    maxChangesPerTransaction: Math.max(1, options.maxChangesPerTransaction ?? 250),
-    maxMessageBytes: options.maxMessageBytes ?? Math.floor((socketLimit ?? 1e6) / 2),
-    pageSize: options.pageSize ?? 1000,
-    maxPageSize: options.maxPageSize ?? 5000,
-    maxFindManyRows: options.maxFindManyRows ?? 10_000,
-    maxSubscriptionsPerSocket: options.maxSubscriptionsPerSocket ?? 100,
-    syncLockTtlSeconds: options.syncLockTtlSeconds ?? 30,
-    syncLockWaitMs: options.syncLockWaitMs ?? 15_000,
-  }
 }
 
 /**

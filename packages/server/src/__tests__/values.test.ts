@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { TidesyncValidationError } from '../errors.js'
-import { canonicalDate, parseDate } from '../validation/values.js'
+import { canonicalDate, parseDate } from '../model/values.js'
 
 describe('canonicalDate (the fast path of metadata dictionaries)', () => {
   it('reads every toISOString() form exactly', () => {

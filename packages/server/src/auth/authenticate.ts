@@ -1,6 +1,7 @@
 import type { WireError } from '@tidesync/protocol'
 import type { Socket } from 'socket.io'
-import type { Logger, TidesyncOptions } from '../types.js'
+import type { TidesyncOptions } from '../options.js'
+import type { Logger } from '../types.js'
 
 const CONTEXT = Symbol.for('tidesync.context')
 

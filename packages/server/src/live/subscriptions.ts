@@ -1,5 +1,6 @@
 import type { ChangesPush, LiveChange, RecordWithMeta, Tombstone, Uid } from '@tidesync/protocol'
-import type { Filter } from '../sync/scope.js'
+import { tombstoneOf } from '../model/record.js'
+import type { Filter } from '../model/scope.js'
 
 /** One socket's live subscription to a model+where (with the socket user's scope). @internal */
 export interface Subscription {
@@ -24,12 +25,7 @@ export function pushFor(
   for (const change of changes) {
     const matchedBefore = change.before !== null && subscription.filter.matches(change.before)
     if (change.op === 'delete') {
-      if (matchedBefore)
-        deletes.push({
-          uid: change.uid,
-          deleted_at: change.meta.deleted_at ?? change.meta.updated_at,
-          rev: change.meta.rev,
-        })
+      if (matchedBefore) deletes.push(tombstoneOf(change.uid, change.meta))
       continue
     }
     if (change.after && subscription.filter.matches(change.after))

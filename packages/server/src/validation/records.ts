@@ -1,15 +1,18 @@
 import type { ClientMeta } from '@tidesync/protocol'
 import { parseHlc } from '@tidesync/protocol'
-import type { Core } from '../core.js'
 import { TidesyncValidationError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { canonicalDate, parseColumnValue, parseDate } from '../model/values.js'
 import { expectObject, isRecord } from './shapes.js'
-import { canonicalDate, parseColumnValue, parseDate } from './values.js'
 
-/** The model a request names, or UNKNOWN_MODEL. */
-export function resolveModel<TCtx>(core: Core<TCtx>, name: unknown, path = 'model'): ResolvedModel<TCtx> {
+/** The model a request names (among the server's `models`), or UNKNOWN_MODEL. */
+export function resolveModel<TCtx>(
+  server: { models: ReadonlyMap<string, ResolvedModel<TCtx>> },
+  name: unknown,
+  path = 'model',
+): ResolvedModel<TCtx> {
   if (typeof name !== 'string') throw new TidesyncValidationError('BAD_REQUEST', 'must be a model name', path)
-  const model = core.models.get(name)
+  const model = server.models.get(name)
   if (!model)
     throw new TidesyncValidationError(
       'UNKNOWN_MODEL',

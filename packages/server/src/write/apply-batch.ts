@@ -1,41 +1,16 @@
-import { errorPolicy, type WireRecord } from '@tidesync/protocol'
 import { and, eq, inArray } from 'drizzle-orm'
 import type { Core } from '../core.js'
+import { lockRecords, recordKey } from '../db/locks.js'
 import { toTidesyncError } from '../db/map-error.js'
 import type { TidesyncTx } from '../db/types.js'
-import type { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { buildFilter, type Filter } from '../sync/scope.js'
+import { isRejection, type TidesyncError } from '../errors.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { buildFilter, type Filter } from '../model/scope.js'
 import { insertsNewRow, stageChange } from './apply-change.js'
 import { commitChanges } from './commit.js'
-import { type CurrentState, lockRecords, readCurrentMany, recordKey, stateAfter } from './current-state.js'
+import { readCurrentMany, stateAfter } from './current-state.js'
 import { type PendingRow, retryOnPendingChange } from './pending-writes.js'
-import type { ChangeRequest, StagedChange } from './staged-change.js'
-
-/**
- * True when an error refuses one change of a push for good (it is `rejected`, the others apply):
- * its code's `rejectsChange` in the protocol's `ERROR_CODES`. Any other error fails the whole
- * push (the client retries it later).
- */
-export function isRejection(error: TidesyncError): boolean {
-  return errorPolicy(error.code).rejectsChange
-}
-
-/** One validated change of a push. @internal */
-export interface BatchItem {
-  id: string
-  req: ChangeRequest
-}
-
-/**
- * What became of one change of a batch. `applied`: the record after it, and the staged write
- * whose metadata it shows (its own, or, when it changed nothing, the batch's last write of the
- * record); read `metaOf.meta` after the commit, which gave it its revision. @internal
- */
-export type BatchOutcome =
-  | { status: 'applied'; record: WireRecord | null; metaOf: StagedChange }
-  | { status: 'duplicate' }
-  | { status: 'rejected'; error: TidesyncError }
+import type { BatchItem, BatchOutcome, CurrentState, StagedChange } from './staged-change.js'
 
 /**
  * Whether `item` can join a batch that already holds `keys` (records) and `ids` (change ids).
@@ -54,12 +29,14 @@ export function fitsBatch(
 }
 
 /**
- * Applies a batch of one client's changes in **one transaction**, in order, and publishes them
- * after the commit. Per change, the outcome is what a transaction of its own would have given:
+ * Applies a batch of changes in **one transaction**, in order, and publishes them after the
+ * commit: the entry of every write, a push's batches and a service call alike (a batch of
+ * one). Per change, the outcome is what a transaction of its own would have given:
  *
- * - The change ids are recorded first, in one statement (`ON CONFLICT DO NOTHING`): an id that
- *   is already there is a `duplicate` (applied by an earlier push) and is not applied again. A
- *   concurrent push of the same ids waits on those rows until this one commits.
+ * - With a `clientId` (a push), the change ids are recorded first, in one statement (`ON
+ *   CONFLICT DO NOTHING`): an id that is already there is a `duplicate` (applied by an earlier
+ *   push) and is not applied again. A concurrent push of the same ids waits on those rows until
+ *   this one commits. Without one (a service call) nothing is recorded.
  * - The records are locked in one statement (sorted keys), then read in two queries per model.
  * - A record changed twice in the batch is not read again: its second change starts from the
  *   row its first change wrote and the metadata it staged (metadata is stored once for all, at
@@ -72,6 +49,7 @@ export function fitsBatch(
  * the batch). So the batch first runs without savepoints; when a change fails, the transaction
  * is rolled back and the batch runs again with a savepoint around each change, where a refused
  * change rolls back alone, is `rejected`, and its id is forgotten (a retry is judged again).
+ * When the refused change was the only one to apply, its rollback was its own: no second run.
  * Any other error (temporary: connection, deadlock) rolls the whole batch back and is thrown:
  * nothing of the batch was applied.
  *
@@ -80,11 +58,11 @@ export function fitsBatch(
  */
 export async function applyBatch<TCtx>(
   core: Core<TCtx>,
-  clientId: string,
+  clientId: string | undefined,
   items: BatchItem[],
   ctx: TCtx,
 ): Promise<BatchOutcome[]> {
-  const byModel = new Map<string, { model: ResolvedModel<unknown>; uids: string[]; filter: Filter }>()
+  const byModel: BatchModels = new Map()
   for (const { req } of items) {
     let entry = byModel.get(req.model.name)
     if (!entry) {
@@ -118,6 +96,9 @@ export async function applyBatch<TCtx>(
   })
 }
 
+/** The models of a batch: each one's uids and the caller's filter (scope). */
+type BatchModels = Map<string, { model: ResolvedModel<unknown>; uids: string[]; filter: Filter }>
+
 /** A change refused in a batch run without savepoints: the batch must run again with them. */
 class RefusedChange extends Error {
   constructor(
@@ -131,12 +112,21 @@ class RefusedChange extends Error {
 
 interface BatchRun<TCtx> {
   core: Core<TCtx>
-  clientId: string
+  clientId: string | undefined
   items: BatchItem[]
   ctx: TCtx
-  byModel: Map<string, { model: ResolvedModel<unknown>; uids: string[]; filter: Filter }>
+  byModel: BatchModels
   pending: Map<string, Map<string, PendingRow>>
 }
+
+/**
+ * What became of a change inside the transaction: `applied` names, by their index among the
+ * staged changes, its own staged change and the one whose metadata it shows (read once the
+ * commit serialised them).
+ */
+type StagedOutcome =
+  | { status: 'applied'; own: number; metaOf: number }
+  | Exclude<BatchOutcome, { status: 'applied' }>
 
 /** Rows per multi-row INSERT (PostgreSQL takes at most 65535 parameters per statement). */
 function insertRowsFor(model: ResolvedModel<unknown>): number {
@@ -149,12 +139,14 @@ interface QueuedInsert {
   current: CurrentState
 }
 
+/** One run of a batch in one transaction (see `applyBatch`), with or without savepoints. */
 async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise<BatchOutcome[]> {
   const { core, clientId, items, ctx, byModel, pending } = run
   const c = core as Core
-  const { result } = await commitChanges(c, async (tx) => {
-    const outcomes: BatchOutcome[] = new Array(items.length)
-    const fresh = await recordIds(c, tx, clientId, items)
+  const { result, changes } = await commitChanges(c, async (tx) => {
+    const outcomes: StagedOutcome[] = new Array(items.length)
+    const fresh =
+      clientId === undefined ? new Set(items.map((item) => item.id)) : await recordIds(c, tx, clientId, items)
     const toApply = items.filter((item) => fresh.has(item.id))
     await lockRecords(tx, [...new Set(toApply.map(({ req }) => recordKey(req.model.name, req.uid)))].sort())
     const states = new Map<string, Map<string, CurrentState>>()
@@ -169,7 +161,8 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
     const rejected: string[] = []
     /** Each record's state as this transaction left it (see `stateAfter`). */
     const latest = new Map<string, CurrentState>()
-    const lastWritten = new Map<string, StagedChange>()
+    /** Each record's last written change, by its index in `staged`. */
+    const lastWritten = new Map<string, number>()
 
     /** A refusal: without savepoints the batch must run again with them. */
     const refuse = (error: unknown, index: number): void => {
@@ -205,12 +198,12 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
         })
       try {
         const change = savepoints ? await tx.transaction(apply) : await apply(tx)
-        staged.push(change)
+        const own = staged.push(change) - 1
         if (change.status === 'written') {
-          lastWritten.set(key, change)
+          lastWritten.set(key, own)
           latest.set(key, stateAfter(change))
         }
-        outcomes[index] = { status: 'applied', record: change.after, metaOf: lastWritten.get(key) ?? change }
+        outcomes[index] = { status: 'applied', own, metaOf: lastWritten.get(key) ?? own }
       } catch (error) {
         refuse(error, index)
       }
@@ -260,10 +253,15 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
       await stage(index, current)
     }
     await flush()
-    if (rejected.length > 0) await forgetIds(c, tx, clientId, rejected)
+    if (rejected.length > 0 && clientId !== undefined) await forgetIds(c, tx, clientId, rejected)
     return { staged, result: outcomes }
   })
-  return result
+  // The acknowledgement reads the same serialised changes as the live push.
+  return result.map((outcome) =>
+    outcome.status === 'applied'
+      ? { status: 'applied', record: changes[outcome.own]!.after, meta: changes[outcome.metaOf]!.meta }
+      : outcome,
+  )
 }
 
 /** Records the ids; returns those that were not recorded yet (the changes to apply now). */

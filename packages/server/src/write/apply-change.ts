@@ -2,14 +2,15 @@ import type { WireRecord } from '@tidesync/protocol'
 import { hlcWallMs } from '@tidesync/protocol'
 import { eq, type SQL } from 'drizzle-orm'
 import type { Core } from '../core.js'
+import { lockRecord } from '../db/locks.js'
 import type { TidesyncTx } from '../db/types.js'
 import { TidesyncError, TidesyncForbiddenError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { toWireValue } from '../validation/values.js'
-import { type MetaRow, rowToWire, syntheticMeta } from '../wire/serialize.js'
-import { type CurrentState, lockRecord, readCurrent } from './current-state.js'
+import { type MetaRow, rowToWire, syntheticMeta } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { toWireValue } from '../model/values.js'
+import { readCurrent } from './current-state.js'
 import { PendingChangedError, type PendingRow } from './pending-writes.js'
-import type { ChangeRequest, StagedChange } from './staged-change.js'
+import type { ChangeRequest, CurrentState, StagedChange } from './staged-change.js'
 
 /**
  * The `updated_at` after a change: the change's wall time, but always past the previous one, so
@@ -20,25 +21,27 @@ function bump(previous: Date, wall: Date): Date {
   return wall.getTime() > previous.getTime() ? wall : new Date(previous.getTime() + 1)
 }
 
-function unchanged(
-  req: ChangeRequest,
-  state: CurrentState,
-  before: WireRecord | null,
-  core: Core,
-): StagedChange {
-  const meta = state.meta ?? syntheticMeta(req.model as never, req.uid, new Date(core.now()))
+/** A change that writes nothing: the record stays as it was found. */
+function unchanged(req: ChangeRequest, state: CurrentState, core: Core): StagedChange {
+  const meta = state.meta ?? syntheticMeta(req.model, req.uid, new Date(core.now()))
   return {
     model: req.model,
     uid: req.uid,
     // A row without metadata (written outside tidesync) gets its metadata now: the repair.
     status: state.row && !state.meta ? 'written' : 'unchanged',
     op: state.row ? 'upsert' : 'delete',
-    beforeJson: state.beforeJson,
-    before,
-    after: before,
-    afterRow: state.row,
-    meta,
+    before: state,
+    after: { row: state.row, meta },
   }
+}
+
+/**
+ * An update, delete or increment of a record without a row: nothing to do on a tombstone
+ * (the delete won), `NOT_FOUND` otherwise.
+ */
+function missing(req: ChangeRequest, state: CurrentState, core: Core): StagedChange {
+  if (state.meta?.deletedAt != null) return unchanged(req, state, core)
+  throw new TidesyncError('NOT_FOUND', `model ${req.model.name} has no record ${req.uid}`)
 }
 
 /** The caller's scope, and the record's pending write-buffer state read before the transaction. */
@@ -69,14 +72,18 @@ export function insertsNewRow(req: ChangeRequest, state: CurrentState): boolean 
   return !(deletedClock && deletedClock >= req.clock)
 }
 
-/** Puts pending values on the row as read, and on its `to_jsonb` form kept in the change log. */
-function applyPending(model: ResolvedModel<unknown>, state: CurrentState, pending: PendingRow): void {
-  const json = { ...(state.beforeJson as Record<string, unknown>) }
+/**
+ * The state as read with the pending values put on its row and on its `to_jsonb` form kept in
+ * the change log (new objects: the state as read is left as it is).
+ */
+function withPending(model: ResolvedModel<unknown>, state: CurrentState, pending: PendingRow): CurrentState {
+  const row = { ...state.row }
+  const json = { ...(state.json as Record<string, unknown>) }
   for (const [key, value] of Object.entries(pending.values)) {
-    state.row![key] = value
+    row[key] = value
     json[model.columns.get(key)!.name] = toWireValue(value)
   }
-  state.beforeJson = json
+  return { ...state, row, json }
 }
 
 /**
@@ -106,21 +113,22 @@ export async function stageChange<TCtx>(
   let state = options.current
   if (!state) {
     await lockRecord(tx, model.name, uid)
-    state = await readCurrent(tx, core as Core, model, uid, scopeSql)
+    state = await readCurrent(tx, core, model, uid, scopeSql)
   }
   if (!(await core.pending.stillCurrent(model, uid, pending))) throw new PendingChangedError()
   const overlaid = state.row !== null && pending !== undefined && Object.keys(pending.values).length > 0
-  if (overlaid) applyPending(model, state, pending)
-  const before = state.row ? rowToWire(model, state.row) : null
-  if (before) {
+  if (overlaid) state = withPending(model, state, pending)
+  // Scope matchers and `canWrite` judge wire records; the change's own wire form is made once,
+  // after the commit (`wireChange`).
+  const beforeWire = state.row ? rowToWire(model, state.row) : null
+  if (beforeWire) {
     // Pending values decide: a buffered change may have moved the record into or out of scope.
-    const inScope = overlaid ? matchesScope(before) : state.inScope
+    const inScope = overlaid ? matchesScope(beforeWire) : state.inScope
     if (!inScope) throw new TidesyncForbiddenError(`record ${uid} is outside your scope`)
   }
   const wall = new Date(hlcWallMs(clock))
   const now = new Date(core.now())
   const baseMeta: MetaRow = state.meta ?? syntheticMeta(model, uid, now)
-  const isTombstone = !state.row && state.meta?.deletedAt != null
 
   let after: Record<string, unknown> | null = null
   let meta: MetaRow
@@ -133,7 +141,7 @@ export async function stageChange<TCtx>(
       const fields = req.fields ?? {}
       if (!state.row) {
         // A create older than the delete that made the tombstone does not resurrect the record.
-        if (!insertsNewRow(req, state)) return unchanged(req, state, before, core as Core)
+        if (!insertsNewRow(req, state)) return unchanged(req, state, core as Core)
         after =
           options.inserted ??
           ((
@@ -151,15 +159,12 @@ export async function stageChange<TCtx>(
       }
       // Create of an existing uid is an upsert: merge like an update (counters keep their value).
       const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall, pending)
-      if (!merged) return unchanged(req, state, before, core as Core)
+      if (!merged) return unchanged(req, state, core as Core)
       ;({ after, meta, deferredFields } = merged)
       break
     }
     case 'update': {
-      if (!state.row) {
-        if (isTombstone) return unchanged(req, state, before, core as Core)
-        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
-      }
+      if (!state.row) return missing(req, state, core as Core)
       const merged = await mergeFields(
         core as Core,
         tx,
@@ -170,25 +175,19 @@ export async function stageChange<TCtx>(
         wall,
         pending,
       )
-      if (!merged) return unchanged(req, state, before, core as Core)
+      if (!merged) return unchanged(req, state, core as Core)
       ;({ after, meta, deferredFields } = merged)
       break
     }
     case 'delete': {
-      if (!state.row) {
-        if (isTombstone) return unchanged(req, state, before, core as Core)
-        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
-      }
+      if (!state.row) return missing(req, state, core as Core)
       await tx.delete(model.table).where(eq(model.uid, uid))
       op = 'delete'
       meta = { ...baseMeta, deletedAt: wall, deletedClock: clock, updatedAt: bump(baseMeta.updatedAt, wall) }
       break
     }
     case 'increment': {
-      if (!state.row) {
-        if (isTombstone) return unchanged(req, state, before, core as Core)
-        throw new TidesyncError('NOT_FOUND', `model ${model.name} has no record ${uid}`)
-      }
+      if (!state.row) return missing(req, state, core as Core)
       const deltas = req.deltas ?? {}
       const row = await core.pending.increment(tx, model, uid, deltas)
       if (row) {
@@ -210,8 +209,8 @@ export async function stageChange<TCtx>(
     throw new TidesyncForbiddenError(`the record would leave your scope`)
   }
   if (model.canWrite) {
-    const subject = afterWire ?? before!
-    const allowed = await model.canWrite(ctx, subject, { op: req.op, previous: before })
+    const subject = afterWire ?? beforeWire!
+    const allowed = await model.canWrite(ctx, subject, { op: req.op, previous: beforeWire })
     if (allowed !== true)
       throw new TidesyncForbiddenError(`not allowed to ${req.op} record ${uid} of ${model.name}`)
   }
@@ -220,11 +219,8 @@ export async function stageChange<TCtx>(
     uid,
     status: 'written',
     op,
-    beforeJson: state.beforeJson,
-    before,
-    after: afterWire,
-    afterRow: after,
-    meta: meta!,
+    before: state,
+    after: { row: after, meta: meta! },
     deferredDeltas,
     deferredFields,
   }

@@ -1,14 +1,17 @@
+import type { LiveChange } from '@tidesync/protocol'
 import type { Core } from '../core.js'
 import type { TidesyncTx } from '../db/types.js'
+import { wireChange } from '../model/record.js'
 import type { DeferredWrite } from './pending-writes.js'
 import { writeRevisions } from './revisions.js'
-import type { CommittedChange, StagedChange } from './staged-change.js'
+import type { StagedChange } from './staged-change.js'
 
 /**
  * Runs `work` in one transaction, then writes the revisions of what it staged, commits, hands
  * deferred writes (counter deltas, updates of `buffered` models) to the write buffer and
  * publishes the committed changes. Any throw in `work` rolls everything back and nothing is
- * published.
+ * published. Returns each staged change in its wire form (`changes[i]` is `staged[i]`), made
+ * once here: the caller's answer and the live push are built from these same objects.
  *
  * Deferred writes reach the buffer only after the commit: a change refused by scope or
  * `canWrite` is never staged, and a transaction that rolls back for any reason (a refusal, a
@@ -24,7 +27,7 @@ import type { CommittedChange, StagedChange } from './staged-change.js'
 export async function commitChanges<T>(
   core: Core,
   work: (tx: TidesyncTx) => Promise<{ staged: StagedChange[]; result: T }>,
-): Promise<{ result: T; committed: CommittedChange[] }> {
+): Promise<{ result: T; changes: LiveChange[] }> {
   let deferred: DeferredWrite[] = []
   let outcome: { staged: StagedChange[]; result: T }
   try {
@@ -58,19 +61,27 @@ export async function commitChanges<T>(
       await core.pending.afterCommitDelete(change.model, change.uid)
     }
   }
-  const committed: CommittedChange[] = staged.map((c) => ({
-    model: c.model.name,
-    uid: c.uid,
-    op: c.op,
-    status: c.status,
-    before: c.before,
-    after: c.after,
-    meta: c.meta,
-  }))
-  for (const run of distinctRuns(committed.filter((c) => c.status === 'written'))) await core.publish(run)
+  const changes = staged.map((c) => wireChange(c.model, c.uid, c.op, c.before.row, c.after))
+  await publish(core, staged, changes)
   // Committed, but (some of) its buffered writes were refused by the buffer: said, never hidden.
   if (handOffError !== undefined) throw handOffError
-  return { result, committed }
+  return { result, changes }
+}
+
+/** Publishes the written changes, one message per model and run (see `distinctRuns`). */
+async function publish(core: Core, staged: StagedChange[], changes: LiveChange[]): Promise<void> {
+  const written = staged.flatMap((c, i) =>
+    c.status === 'written' ? [{ model: c.model.name, change: changes[i]! }] : [],
+  )
+  for (const run of distinctRuns(written)) {
+    const byModel = new Map<string, LiveChange[]>()
+    for (const { model, change } of run) {
+      const list = byModel.get(model)
+      if (list) list.push(change)
+      else byModel.set(model, [change])
+    }
+    for (const [model, list] of byModel) await core.publish(model, list)
+  }
 }
 
 /** The writes of committed changes that go to the write buffer. */
@@ -93,12 +104,12 @@ function deferredWrites(staged: StagedChange[]): DeferredWrite[] {
  * and deletes apart, so two changes of one record in one message would lose their order (a
  * delete and a re-create). Separate messages arrive in order, as separate commits would.
  */
-function distinctRuns(changes: CommittedChange[]): CommittedChange[][] {
-  const runs: CommittedChange[][] = []
-  let run: CommittedChange[] = []
+function distinctRuns<T extends { model: string; change: LiveChange }>(changes: T[]): T[][] {
+  const runs: T[][] = []
+  let run: T[] = []
   let seen = new Set<string>()
   for (const change of changes) {
-    const key = `${change.model}:${change.uid}`
+    const key = `${change.model}:${change.change.uid}`
     if (seen.has(key)) {
       runs.push(run)
       run = []

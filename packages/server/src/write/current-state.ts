@@ -1,24 +1,9 @@
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
-import type { Core } from '../core.js'
-import type { TidesyncTx } from '../db/types.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { isTrue, uidIn } from '../services/read-records.js'
-import { toWireValue } from '../validation/values.js'
-import type { MetaRow } from '../wire/serialize.js'
-import type { StagedChange } from './staged-change.js'
-
-/** Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`). */
-export const RECORD_LOCK_CLASS = 0x7473_0001
-export const REVISION_LOCK_CLASS = 0x7473_0002
-
-/** A record as a write finds it, under its lock. @internal */
-export interface CurrentState {
-  row: Record<string, unknown> | null
-  /** The row as `to_jsonb` gives it (database column names), for the change log. */
-  beforeJson: unknown
-  inScope: boolean
-  meta: MetaRow | null
-}
+import { isTrue, uidIn } from '../db/sql.js'
+import type { Store, TidesyncTx } from '../db/types.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { toWireValue } from '../model/values.js'
+import type { CurrentState, StagedChange } from './staged-change.js'
 
 /**
  * A row (drizzle property names) in the shape `to_jsonb` gives it (database column names, JSON
@@ -39,57 +24,31 @@ export function rowToJson(
  * was in scope: that was checked), with the metadata the change staged.
  */
 export function stateAfter(change: StagedChange): CurrentState {
-  const row = change.afterRow ?? null
+  const { row, meta } = change.after
   return {
     row,
     // A row the change left as it was (a metadata repair) keeps its `to_jsonb` form as read.
-    beforeJson:
-      row === null ? null : change.after === change.before ? change.beforeJson : rowToJson(change.model, row),
+    json: row === null ? null : row === change.before.row ? change.before.json : rowToJson(change.model, row),
     inScope: row !== null,
-    meta: change.meta,
+    meta,
   }
 }
 
-/** The key of a record's advisory lock (hashed with `hashtext`). @internal */
-export function recordKey(model: string, uid: string): string {
-  return `${model}:${uid}`
-}
-
-/** Takes one record's lock until the transaction ends. */
-export async function lockRecord(tx: TidesyncTx, model: string, uid: string): Promise<void> {
-  await tx.execute(
-    sql`SELECT pg_advisory_xact_lock(${RECORD_LOCK_CLASS}::int, hashtext(${recordKey(model, uid)}))`,
-  )
-}
-
-/**
- * Takes the locks of many records in one statement, in the order given. Callers pass the keys
- * sorted, the order in which a full reconcile takes its records one by one (uid order within a
- * model), so that two writers of overlapping records never wait for each other in a circle.
- */
-export async function lockRecords(tx: TidesyncTx, keys: string[]): Promise<void> {
-  if (keys.length === 0) return
-  await tx.execute(sql`
-    SELECT pg_advisory_xact_lock(${RECORD_LOCK_CLASS}::int, hashtext(k)) FROM (
-      SELECT k, n FROM jsonb_array_elements_text(${JSON.stringify(keys)}::jsonb) WITH ORDINALITY AS t(k, n)
-      ORDER BY n
-    ) AS ordered`)
+/** The state of a record that has neither a row nor metadata. */
+export function emptyState(): CurrentState {
+  return { row: null, json: null, inScope: false, meta: null }
 }
 
 /** One record's row (with `to_jsonb` and whether it is in scope) and metadata. */
 export async function readCurrent(
   tx: TidesyncTx,
-  core: Core,
+  store: Store,
   model: ResolvedModel<unknown>,
   uid: string,
   scopeSql: SQL | undefined,
   options: { meta?: boolean } = {},
 ): Promise<CurrentState> {
-  return (await readCurrentMany(tx, core, model, [uid], scopeSql, options)).get(uid) ?? emptyState()
-}
-
-function emptyState(): CurrentState {
-  return { row: null, beforeJson: null, inScope: false, meta: null }
+  return (await readCurrentMany(tx, store, model, [uid], scopeSql, options)).get(uid) ?? emptyState()
 }
 
 /**
@@ -99,23 +58,23 @@ function emptyState(): CurrentState {
  */
 export async function readCurrentMany(
   tx: TidesyncTx,
-  core: Core,
+  store: Store,
   model: ResolvedModel<unknown>,
   uids: string[],
   scopeSql: SQL | undefined,
   options: { meta?: boolean } = {},
 ): Promise<Map<string, CurrentState>> {
-  const { meta } = core.tables
+  const { meta } = store.tables
   const rows = (await tx
     .select({
       row: model.table,
-      beforeJson: sql`to_jsonb(${sql.identifier(model.tableName)})`,
+      json: sql`to_jsonb(${sql.identifier(model.tableName)})`,
       inScope: scopeSql ? sql<boolean>`coalesce((${scopeSql}), false)` : sql<boolean>`true`,
     })
     .from(model.table)
     .where(uids.length === 1 ? eq(model.uid, uids[0]) : uidIn(model, uids))) as Array<{
     row: Record<string, unknown>
-    beforeJson: unknown
+    json: unknown
     inScope: unknown
   }>
   const metas =
@@ -132,9 +91,9 @@ export async function readCurrentMany(
           )
   const states = new Map<string, CurrentState>()
   for (const uid of uids) states.set(uid, emptyState())
-  for (const { row, beforeJson, inScope } of rows) {
+  for (const { row, json, inScope } of rows) {
     const state = states.get(String(row.uid))
-    if (state) Object.assign(state, { row, beforeJson, inScope: isTrue(inScope) })
+    if (state) Object.assign(state, { row, json, inScope: isTrue(inScope) })
   }
   for (const row of metas) {
     const state = states.get(row.uid)

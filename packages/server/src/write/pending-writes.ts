@@ -2,7 +2,7 @@ import type { Json } from '@tidesync/ipc'
 import { eq, sql } from 'drizzle-orm'
 import type { TidesyncTx } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
 
 /**
  * What is pending (written to the write buffer, not yet flushed) for one row: the columns whose

@@ -1,7 +1,6 @@
 import { sql } from 'drizzle-orm'
-import type { Core } from '../core.js'
-import { rowsOf, type TidesyncTx } from '../db/types.js'
-import { REVISION_LOCK_CLASS } from './current-state.js'
+import { lockRevisions } from '../db/locks.js'
+import { rowsOf, type Store, type TidesyncTx } from '../db/types.js'
 import type { StagedChange } from './staged-change.js'
 
 /**
@@ -17,15 +16,13 @@ import type { StagedChange } from './staged-change.js'
  * it): each change gets its own revision and change-log entry, in the order staged, and the
  * metadata row keeps the last.
  */
-export async function writeRevisions(core: Core, tx: TidesyncTx, staged: StagedChange[]): Promise<void> {
+export async function writeRevisions(store: Store, tx: TidesyncTx, staged: StagedChange[]): Promise<void> {
   const written = staged.filter((change) => change.status === 'written')
   if (written.length === 0) return
-  const { revSeq } = core.tables
+  const { revSeq } = store.tables
   const models = [...new Set(written.map((c) => c.model.name))].sort()
-  for (const model of models) {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${REVISION_LOCK_CLASS}::int, hashtext(${model}))`)
-  }
-  const seqName = revSeq.seqName ?? `${core.tables.prefix}rev_seq`
+  for (const model of models) await lockRevisions(tx, model)
+  const seqName = revSeq.seqName ?? `${store.tables.prefix}rev_seq`
   const result = await tx.execute(
     sql`SELECT nextval(${seqName}::regclass)::bigint AS rev FROM generate_series(1, ${written.length}::int)`,
   )
@@ -33,24 +30,24 @@ export async function writeRevisions(core: Core, tx: TidesyncTx, staged: StagedC
     .map((r) => Number(r.rev))
     .sort((a, b) => a - b)
   written.forEach((change, i) => {
-    change.meta = { ...change.meta, rev: revs[i]! }
+    change.after.meta = { ...change.after.meta, rev: revs[i]! }
   })
   for (let start = 0; start < written.length; start += CHUNK) {
-    await writeChunk(core, tx, written.slice(start, start + CHUNK))
+    await writeChunk(store, tx, written.slice(start, start + CHUNK))
   }
 }
 
 /** Rows per statement (PostgreSQL takes at most 65535 parameters). */
 const CHUNK = 1000
 
-async function writeChunk(core: Core, tx: TidesyncTx, written: StagedChange[]): Promise<void> {
-  const { meta, changes } = core.tables
+async function writeChunk(store: Store, tx: TidesyncTx, written: StagedChange[]): Promise<void> {
+  const { meta, changes } = store.tables
   // One row per record (an upsert may not touch a row twice): the last change of each wins.
   const last = new Map<string, StagedChange>()
   for (const c of written) last.set(`${c.model.name}:${c.uid}`, c)
   await tx
     .insert(meta)
-    .values([...last.values()].map((c) => ({ ...c.meta, model: c.model.name, uid: c.uid })))
+    .values([...last.values()].map((c) => ({ ...c.after.meta, model: c.model.name, uid: c.uid })))
     .onConflictDoUpdate({
       target: [meta.model, meta.uid],
       set: {
@@ -64,11 +61,11 @@ async function writeChunk(core: Core, tx: TidesyncTx, written: StagedChange[]): 
     })
   await tx.insert(changes).values(
     written.map((c) => ({
-      rev: c.meta.rev,
+      rev: c.after.meta.rev,
       model: c.model.name,
       uid: c.uid,
       op: c.op,
-      before: c.beforeJson ?? null,
+      before: c.before.json ?? null,
     })),
   )
 }

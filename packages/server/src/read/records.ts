@@ -1,46 +1,14 @@
-import { and, asc, eq, or, type SQL, sql } from 'drizzle-orm'
+import { and, asc, or, type SQL } from 'drizzle-orm'
 import type { Core } from '../core.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import type { Filter } from '../sync/scope.js'
-import { type MetaRow, rowToWire } from '../wire/serialize.js'
+import { isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
+import { type MetaRow, rowToWire } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import type { Filter } from '../model/scope.js'
 
 /** A row with its metadata (null when the row was written outside tidesync). @internal */
 export interface RowWithMeta {
   row: Record<string, unknown>
   meta: MetaRow | null
-}
-
-/** `meta.uid = <model>.uid::text`: the join between a model and its metadata. @internal */
-export function metaJoin(core: Core, model: ResolvedModel<unknown>): SQL {
-  const { meta } = core.tables
-  return and(eq(meta.model, model.name), eq(meta.uid, sql`${model.uid}::text`))!
-}
-
-/**
- * The same join driven from the metadata: the cast is on the metadata side, so that the
- * model's primary key index is used. @internal
- */
-export function modelJoin(core: Core, model: ResolvedModel<unknown>): SQL {
-  const { meta } = core.tables
-  return and(eq(meta.model, model.name), sql`${model.uid} = ${meta.uid}::${sql.raw(model.uid.getSQLType())}`)!
-}
-
-/**
- * `<model>.uid` is one of `uids` (one parameter, however many uids; the uids are cast, not the
- * column, so the primary key index is used). @internal
- */
-export function uidIn(model: ResolvedModel<unknown>, uids: string[]): SQL {
-  return sql`${model.uid} IN (SELECT jsonb_array_elements_text(${JSON.stringify(uids)}::jsonb)::${sql.raw(model.uid.getSQLType())})`
-}
-
-/** A boolean SQL column: does the row match `filter`? @internal */
-export function matchesSql(filter: SQL | undefined): SQL<boolean | string> {
-  return filter ? sql<boolean>`coalesce((${filter}), false)` : sql<boolean>`true`
-}
-
-/** PGlite and node-postgres both say booleans as `true`; raw queries may say `'t'`. */
-export function isTrue(value: unknown): boolean {
-  return value === true || value === 't'
 }
 
 /**
@@ -62,7 +30,7 @@ export async function readRecords(
   let query = core.db
     .select({ row: model.table, meta: core.tables.meta, matched: matchesSql(filter.sql) })
     .from(model.table)
-    .leftJoin(core.tables.meta, metaJoin(core, model))
+    .leftJoin(core.tables.meta, metaJoin(core.tables, model))
     .where(and(base, options.extra))
     .orderBy(asc(model.uid))
     .$dynamic()

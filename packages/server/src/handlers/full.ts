@@ -1,20 +1,28 @@
 import type { FullSyncResult, RecordWithMeta, Where } from '@tidesync/protocol'
 import { hlcFromDate } from '@tidesync/protocol'
 import type { Core } from '../core.js'
+import { withSyncLock } from '../db/sync-lock.js'
 import type { TidesyncTx } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
+import {
+  type MetaRow,
+  metaToWire,
+  rowToWire,
+  syntheticMeta,
+  tombstoneOf,
+  toTombstone,
+} from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { buildFilter, type Filter } from '../model/scope.js'
+import { logCheckpoint } from '../read/checkpoint.js'
+import { readReconcileState } from '../read/reconcile-read.js'
 import { type ParsedClientMeta, parseMetadataDict, resolveModel } from '../validation/records.js'
 import { expectObject, onlyKeys } from '../validation/shapes.js'
-import { type MetaRow, metaToWire, rowToWire, syntheticMeta, toTombstone } from '../wire/serialize.js'
 import { stageChange } from '../write/apply-change.js'
 import { commitChanges } from '../write/commit.js'
+import { emptyState } from '../write/current-state.js'
 import { retryOnPendingChange } from '../write/pending-writes.js'
 import type { StagedChange } from '../write/staged-change.js'
-import { logCheckpoint } from './checkpoint.js'
-import { withSyncLock } from './lock.js'
-import { readReconcileState } from './reconcile-read.js'
-import { buildFilter, type Filter } from './scope.js'
 
 /**
  * `sync:full`: the seed's reconcile with its defects fixed. The client sends its metadata
@@ -123,14 +131,12 @@ async function repairMissingMeta(
     uid: String(row.uid),
     status: 'written',
     op: 'upsert',
-    beforeJson: null,
-    before: null,
-    after: rowToWire(model, row),
-    meta: syntheticMeta(model, String(row.uid), now),
+    before: emptyState(),
+    after: { row, meta: syntheticMeta(model, String(row.uid), now) },
   }))
   await commitChanges(core, async () => ({ staged, result: undefined }))
   missing.forEach((r, i) => {
-    r.meta = staged[i]!.meta
+    r.meta = staged[i]!.after.meta
   })
 }
 
@@ -149,7 +155,7 @@ async function applyClientDeletes<TCtx>(
 ): Promise<void> {
   const m = model as ResolvedModel<unknown>
   const sorted = [...deletes].sort((a, b) => (a.uid < b.uid ? -1 : a.uid > b.uid ? 1 : 0))
-  const { committed, result: refused } = await retryOnPendingChange(async () => {
+  const { changes, result: refused } = await retryOnPendingChange(async () => {
     const pending = await core.pending.snapshot(
       m,
       sorted.map((item) => item.uid),
@@ -177,7 +183,7 @@ async function applyClientDeletes<TCtx>(
       return { staged, result: refused }
     })
   })
-  for (const change of committed) result.deleteClient.push(toTombstone(change.meta))
+  for (const change of changes) result.deleteClient.push(tombstoneOf(change.uid, change.meta))
   for (const item of refused) {
     if (item.fallback) result.updateClient.push(item.fallback)
     else result.evictClient.push(item.uid)

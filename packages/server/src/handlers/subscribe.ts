@@ -3,11 +3,11 @@ import type { SubscribeResult, Where } from '@tidesync/protocol'
 import type { Socket } from 'socket.io'
 import type { Core } from '../core.js'
 import { TidesyncValidationError } from '../errors.js'
-import { buildFilter } from '../sync/scope.js'
+import type { SubscriptionRegistry } from '../live/subscriptions.js'
+import { buildFilter } from '../model/scope.js'
 import { assertSafePayload } from '../validation/forbidden-keys.js'
 import { resolveModel } from '../validation/records.js'
 import { expectObject, expectString, onlyKeys } from '../validation/shapes.js'
-import type { SubscriptionRegistry } from './subscriptions.js'
 
 /** The `subscribe` / `unsubscribe` handlers of one socket, and the cleanup on disconnect. */
 export function socketSubscriptions<TCtx>(

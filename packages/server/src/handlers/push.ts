@@ -1,19 +1,12 @@
 import type { ChangeOutcome, PushResult } from '@tidesync/protocol'
 import type { Core } from '../core.js'
+import { recordKey } from '../db/locks.js'
 import { toTidesyncError } from '../db/map-error.js'
-import { TidesyncValidationError } from '../errors.js'
+import { isRejection, TidesyncValidationError } from '../errors.js'
 import { parseClock, parseDeltas, parseFields, parseUid, resolveModel } from '../validation/records.js'
 import { expectObject, expectString, onlyKeys } from '../validation/shapes.js'
-import { metaToWire } from '../wire/serialize.js'
-import {
-  applyBatch,
-  type BatchItem,
-  type BatchOutcome,
-  fitsBatch,
-  isRejection,
-} from '../write/apply-batch.js'
-import { recordKey } from '../write/current-state.js'
-import type { ChangeRequest } from '../write/staged-change.js'
+import { applyBatch, fitsBatch } from '../write/apply-batch.js'
+import type { BatchItem, BatchOutcome, ChangeRequest } from '../write/staged-change.js'
 
 const CHANGE_KEYS: Record<string, readonly string[]> = {
   create: ['id', 'model', 'uid', 'op', 'data', 'clock'],
@@ -104,7 +97,7 @@ export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx):
       const result = results[k]!
       outcomes[index] =
         result.status === 'applied'
-          ? { id: item.id, status: 'applied', meta: metaToWire(result.metaOf.meta), record: result.record }
+          ? { id: item.id, status: 'applied', meta: result.meta, record: result.record }
           : result.status === 'duplicate'
             ? { id: item.id, status: 'duplicate' }
             : { id: item.id, status: 'rejected', error: result.error.toWire() }

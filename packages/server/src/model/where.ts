@@ -6,7 +6,7 @@ import {
 } from '@tidesync/protocol'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { TidesyncValidationError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
+import type { ResolvedModel } from './resolve-models.js'
 import { parseColumnValue } from './values.js'
 
 /** One checked condition of a `where`, with values already converted for drizzle. @internal */

@@ -4,14 +4,14 @@ import { v7 as uuidv7 } from 'uuid'
 import type { Core } from '../core.js'
 import { toTidesyncError } from '../db/map-error.js'
 import { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { buildFilter } from '../sync/scope.js'
+import { tombstoneOf, withMeta } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { buildFilter } from '../model/scope.js'
+import { readRecords } from '../read/records.js'
 import { parseClock, parseFields, parseUid } from '../validation/records.js'
 import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
-import { metaToWire, rowToWire, syntheticMeta, toTombstone } from '../wire/serialize.js'
-import { applyOne } from '../write/apply-one.js'
+import { applyBatch } from '../write/apply-batch.js'
 import type { ChangeRequest } from '../write/staged-change.js'
-import { readRecords } from './read-records.js'
 
 /**
  * The per-model services (the seed's findUnique / findMany / createWithMeta / updateWithMeta /
@@ -43,10 +43,16 @@ function clockOf<TCtx>(core: Core<TCtx>, value: unknown, path: string): string {
 export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<TCtx>): ModelService<TCtx> {
   const m = model as ResolvedModel<unknown>
 
+  /**
+   * One write: the same entry as a push (a batch of one, without a change id to remember), in
+   * its own transaction, published after the commit. A refusal is thrown.
+   */
   async function write(req: ChangeRequest, ctx: TCtx): Promise<RecordWithMeta | Tombstone> {
-    const change = (await applyOne(core, model, req, ctx))!
-    if (change.after) return { record: change.after, meta: metaToWire(change.meta) }
-    return toTombstone(change.meta)
+    const [outcome] = await applyBatch(core, undefined, [{ id: req.uid, req }], ctx)
+    if (outcome?.status === 'rejected') throw outcome.error
+    if (outcome?.status !== 'applied') throw new TidesyncError('INTERNAL', 'a service write was not applied')
+    if (outcome.record) return { record: outcome.record, meta: outcome.meta }
+    return tombstoneOf(req.uid, outcome.meta)
   }
 
   const service: ModelService<TCtx> = {
@@ -57,10 +63,7 @@ export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<
       const filter = buildFilter(model, undefined, ctx)
       const [found] = await readRecords(core as Core, m, filter, { extra: eq(model.uid, uid), limit: 1 })
       if (!found) return null
-      return {
-        record: rowToWire(m, found.row),
-        meta: metaToWire(found.meta ?? syntheticMeta(m, uid, new Date(core.now()))),
-      }
+      return withMeta(m, found.row, found.meta, new Date(core.now()))
     },
 
     async findMany(args, ctx) {
@@ -72,10 +75,7 @@ export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<
       const filter = buildFilter(model, input.where as Where | undefined, ctx)
       const rows = await readRecords(core as Core, m, filter, { limit })
       const now = new Date(core.now())
-      return rows.map(({ row, meta }) => ({
-        record: rowToWire(m, row),
-        meta: metaToWire(meta ?? syntheticMeta(m, String(row.uid), now)),
-      }))
+      return rows.map(({ row, meta }) => withMeta(m, row, meta, now))
     },
 
     async create(args, ctx) {

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
-import { rowsOf } from '../db/types.js'
+import { type TidesyncTables, tidesyncTables } from '../schema/metadata.js'
 import type { TidesyncDb } from '../types.js'
-import { type TidesyncTables, tidesyncTables } from './metadata.js'
+import { rowsOf } from './types.js'
 
 /** One metadata object (sequence, table or index) and the idempotent DDL that creates it. @internal */
 export interface SchemaObject {

@@ -1,14 +1,13 @@
 import { and, count, eq, gt, sql } from 'drizzle-orm'
-import type { Core } from '../core.js'
-import type { TidesyncTx } from '../db/types.js'
+import type { Store, TidesyncTx } from './types.js'
 
 /**
  * The newest committed revision of a model. Revisions of a model commit in order (see
  * write/revisions.ts), so everything up to it is visible: a safe checkpoint.
  */
-export async function currentRevision(core: Core, model: string, tx?: TidesyncTx): Promise<number> {
-  const { meta } = core.tables
-  const [row] = await (tx ?? core.db)
+export async function currentRevision(store: Store, model: string, tx?: TidesyncTx): Promise<number> {
+  const { meta } = store.tables
+  const [row] = await (tx ?? store.db)
     .select({ rev: sql<string | number | null>`max(${meta.rev})` })
     .from(meta)
     .where(eq(meta.model, model))
@@ -16,9 +15,9 @@ export async function currentRevision(core: Core, model: string, tx?: TidesyncTx
 }
 
 /** How many log entries of a model follow `rev` (for progress). */
-export async function changesAfter(core: Core, model: string, rev: number): Promise<number> {
-  const { changes } = core.tables
-  const [row] = await core.db
+export async function changesAfter(store: Store, model: string, rev: number): Promise<number> {
+  const { changes } = store.tables
+  const [row] = await store.db
     .select({ n: count() })
     .from(changes)
     .where(and(eq(changes.model, model), gt(changes.rev, rev)))
@@ -26,9 +25,9 @@ export async function changesAfter(core: Core, model: string, rev: number): Prom
 }
 
 /** The revision up to which the change log of a model was pruned (checkpoints below it expired). */
-export async function prunedRevision(core: Core, model: string): Promise<number> {
-  const { state } = core.tables
-  const [row] = await core.db
+export async function prunedRevision(store: Store, model: string): Promise<number> {
+  const { state } = store.tables
+  const [row] = await store.db
     .select({ value: state.value })
     .from(state)
     .where(eq(state.key, `pruned:${model}`))

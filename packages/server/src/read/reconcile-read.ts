@@ -1,12 +1,12 @@
 import { and, count, isNull, or, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
+import { currentRevision } from '../db/revisions-read.js'
+import { isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
 import { rowsOf, type TidesyncTx } from '../db/types.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { isTrue, matchesSql, metaJoin, uidIn } from '../services/read-records.js'
+import { type MetaRow, rowToWire } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import type { Filter } from '../model/scope.js'
 import type { ParsedClientMeta } from '../validation/records.js'
-import { type MetaRow, rowToWire } from '../wire/serialize.js'
-import { currentRevision } from './revisions-read.js'
-import type { Filter } from './scope.js'
 
 /** A record matching where+scope that needs a decision (see `readReconcileState`). */
 export interface MatchingRow {
@@ -96,7 +96,7 @@ export async function readReconcileState(
           clientHas: sql<boolean>`c.uid IS NOT NULL`,
         })
         .from(model.table)
-        .leftJoin(meta, metaJoin(core, model))
+        .leftJoin(meta, metaJoin(core.tables, model))
         // The cast is on the client's side: the planner then knows the uid column's statistics.
         .leftJoin(client, sql`${model.uid} = c.uid::${sql.raw(model.uid.getSQLType())}`)
         .where(

@@ -2,8 +2,8 @@ import { canonicalJson, type RangeOp, type Where, type WireRecord, whereMatcher 
 import { and, eq, gt, gte, inArray, isNull, lt, lte, type SQL, sql } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { type Condition, parseWhere } from '../validation/where.js'
+import type { ResolvedModel } from './resolve-models.js'
+import { type Condition, parseWhere } from './where.js'
 
 /**
  * What one caller may see of one model through one `where`: the client's conditions ANDed with

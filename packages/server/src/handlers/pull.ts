@@ -1,17 +1,18 @@
 import type { PullResult, RecordWithMeta, Tombstone, Uid, Where } from '@tidesync/protocol'
 import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
+import { changesAfter, currentRevision, prunedRevision } from '../db/revisions-read.js'
+import { isTrue, matchesSql, modelJoin } from '../db/sql.js'
+import { withSyncLock } from '../db/sync-lock.js'
 import { rowsOf } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import type { ResolvedModel } from '../schema/resolve-models.js'
-import { isTrue, matchesSql, modelJoin, readRecords } from '../services/read-records.js'
+import { type MetaRow, metaToWire, rowToWire, toTombstone, withMeta } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { buildFilter, type Filter } from '../model/scope.js'
+import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from '../read/checkpoint.js'
+import { readRecords } from '../read/records.js'
 import { resolveModel } from '../validation/records.js'
 import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
-import { type MetaRow, metaToWire, rowToWire, toTombstone } from '../wire/serialize.js'
-import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from './checkpoint.js'
-import { withSyncLock } from './lock.js'
-import { changesAfter, currentRevision, prunedRevision } from './revisions-read.js'
-import { buildFilter, type Filter } from './scope.js'
 
 /**
  * `sync:pull`: what changed for a model+where since a checkpoint, one page at a time.
@@ -69,21 +70,7 @@ async function pullSnapshot(
   })
   const pageRows = rows.slice(0, limit)
   const now = new Date(core.now())
-  const upserts: RecordWithMeta[] = pageRows.map(({ row, meta }) => ({
-    record: rowToWire(model, row),
-    meta: metaToWire(
-      meta ?? {
-        model: model.name,
-        uid: String(row.uid),
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-        deletedClock: null,
-        rev: 0,
-        clocks: {},
-      },
-    ),
-  }))
+  const upserts: RecordWithMeta[] = pageRows.map(({ row, meta }) => withMeta(model, row, meta, now))
   const sentNow = sent + pageRows.length
   if (rows.length > limit) {
     const last = String(pageRows[pageRows.length - 1]!.row.uid)
@@ -170,7 +157,7 @@ async function pullLog(
       matched: filter.sql ? matchesSql(filter.sql) : sql<boolean>`${model.uid} IS NOT NULL`,
     })
     .from(meta)
-    .leftJoin(model.table, modelJoin(core, model))
+    .leftJoin(model.table, modelJoin(core.tables, model))
     .where(and(eq(meta.model, model.name), inArray(meta.uid, uids)))) as Array<{
     meta: MetaRow
     row: Record<string, unknown> | null
