@@ -53,3 +53,24 @@ export class WriteBufferError extends Error {
   /** The rows or operations concerned (poison rows, unmatched keys), when there are any. */
   readonly rows: unknown[] | undefined
 }
+
+/** A flush failure as WB_FLUSH_FAILED (a WriteBufferError as it is). @internal */
+export function asFlushError(error: unknown, table: string | undefined): WriteBufferError {
+  if (error instanceof WriteBufferError) return error
+  return new WriteBufferError(
+    'WB_FLUSH_FAILED',
+    `Flush failed: ${(error as Error)?.message ?? String(error)}`,
+    {
+      cause: error,
+      table,
+    },
+  )
+}
+
+/** A checkpoint or journal failure as WB_DURABILITY (a WriteBufferError as it is). @internal */
+export function durabilityError(what: string, error: unknown): WriteBufferError {
+  if (error instanceof WriteBufferError) return error
+  return new WriteBufferError('WB_DURABILITY', `${what}: ${(error as Error)?.message ?? String(error)}`, {
+    cause: error,
+  })
+}

@@ -1,3 +1,4 @@
+export { guardPgPool } from './db/guard-pg-pool.js'
 export type { WriteBufferErrorCode } from './errors.js'
 export { WriteBufferError } from './errors.js'
 export {
@@ -7,7 +8,6 @@ export {
   RECEIPT_TABLE,
   WATERMARK_TABLE,
 } from './flush/batch-ledger.js'
-export { guardPgPool } from './guard-pg-pool.js'
 export type {
   ColumnKey,
   KeyInput,
@@ -15,8 +15,8 @@ export type {
   ReceiptedIncrement,
   RedeliveryReport,
   UpdateFields,
-} from './table-buffer.js'
-export { RowHandle, TableBuffer } from './table-buffer.js'
+} from './tables/table-buffer.js'
+export { RowHandle, TableBuffer } from './tables/table-buffer.js'
 export type {
   AnyPgDatabase,
   CheckpointReport,

@@ -1,8 +1,8 @@
 import type { IpcEntry } from '@tidesync/ipc'
 import type { Database, RootDatabase } from 'lmdb'
 import { claimPending } from '../flush/flusher.js'
-import type { LockedWorkContext } from '../locked-work.js'
-import { asWriter } from '../read/seqlock.js'
+import type { LockedWorkContext } from '../store/locked-work.js'
+import { asWriter } from '../store/seqlock.js'
 import type { CheckpointReport } from '../types.js'
 
 interface StoredCheckpoint {

@@ -1,8 +1,8 @@
 import type { Ipc, IpcEntry } from '@tidesync/ipc'
 import type { Database, RootDatabase } from 'lmdb'
 import type { OpRecord } from '../flush/plan.js'
-import { GroupCommit } from '../group-commit.js'
-import type { KeyLayout } from '../keys.js'
+import { GroupCommit } from '../store/group-commit.js'
+import type { KeyLayout } from '../store/keys.js'
 import type { Logger } from '../types.js'
 import { syncEnv } from './lmdb-env.js'
 

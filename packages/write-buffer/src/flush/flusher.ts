@@ -1,9 +1,16 @@
 import { type IpcEntry, IpcError, type Json } from '@tidesync/ipc'
 import { WriteBufferError } from '../errors.js'
-import { ALL_KINDS, batchTime, type KeyLayout, newBatchId, orphanBatchId, PENDING_KINDS } from '../keys.js'
-import type { LockedWorkContext } from '../locked-work.js'
-import { asWriter, beginWrite, endWrite } from '../read/seqlock.js'
-import { rowField, rowId, type TableMeta } from '../table-meta.js'
+import {
+  ALL_KINDS,
+  batchTime,
+  type KeyLayout,
+  newBatchId,
+  orphanBatchId,
+  PENDING_KINDS,
+} from '../store/keys.js'
+import type { LockedWorkContext } from '../store/locked-work.js'
+import { asWriter, beginWrite, endWrite } from '../store/seqlock.js'
+import { rowField, rowId, type TableMeta } from '../store/table-meta.js'
 import type { FlushReport } from '../types.js'
 import {
   claimReceipts,

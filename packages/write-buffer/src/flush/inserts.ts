@@ -1,6 +1,6 @@
 import type { Json } from '@tidesync/ipc'
 import { type SQL, sql } from 'drizzle-orm'
-import type { TableMeta } from '../table-meta.js'
+import type { TableMeta } from '../store/table-meta.js'
 import { applyChunks } from './isolate.js'
 import { type Executor, recordset, run, type StatementCounter } from './sql-util.js'
 

@@ -1,6 +1,6 @@
 import type { Ipc, Json } from '@tidesync/ipc'
-import type { KeyLayout, PendingKind } from '../keys.js'
-import { type EncodedKey, parseRowField, rowId } from '../table-meta.js'
+import type { KeyLayout, PendingKind } from '../store/keys.js'
+import { type EncodedKey, parseRowField, rowId } from '../store/table-meta.js'
 
 /** The pending changes of one row, merged over batches in order. */
 export interface RowChange {

@@ -1,6 +1,5 @@
 import type { Ipc, Json } from '@tidesync/ipc'
 import { and, eq, is, SQL } from 'drizzle-orm'
-import { addDelta, decodeValue, encodeValue } from '../codec.js'
 import { WriteBufferError } from '../errors.js'
 import { appliedReceipts } from '../flush/batch-ledger.js'
 import {
@@ -14,11 +13,12 @@ import {
   pendingDelta,
 } from '../flush/plan.js'
 import { describeError, type Executor } from '../flush/sql-util.js'
-import type { KeyLayout, PendingKind } from '../keys.js'
-import { type ColumnMeta, type EncodedKey, rowField, rowId, type TableMeta } from '../table-meta.js'
+import { addDelta, decodeValue, encodeValue } from '../store/codec.js'
+import type { KeyLayout, PendingKind } from '../store/keys.js'
+import { readVersion } from '../store/seqlock.js'
+import { type ColumnMeta, type EncodedKey, rowField, rowId, type TableMeta } from '../store/table-meta.js'
 import type { AnyPgDatabase } from '../types.js'
 import type { BaseCache } from './base-cache.js'
-import { readVersion } from './seqlock.js'
 
 export interface ReadContext {
   ipc: Ipc

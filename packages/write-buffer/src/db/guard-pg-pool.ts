@@ -1,4 +1,4 @@
-import type { Logger } from './types.js'
+import type { Logger } from '../types.js'
 
 /** The parts of a node-postgres `Pool` (and its clients) used here; duck-typed, no `pg` import. */
 interface PgPoolLike {
@@ -38,6 +38,10 @@ function hasOn(value: unknown): value is PgClientLike {
  * When the drizzle database runs on a node-postgres `Pool` (`db.$client`), gives the pool and
  * every one of its clients an 'error' listener that logs, once per pool. Used by the write
  * buffer and by @tidesync/server.
+ *
+ * Why here: the write buffer is the lowest package that talks to PostgreSQL (ipc and protocol
+ * never do), it runs on its own (without the server) and must guard the pools it flushes on,
+ * and the server depends on it already; the server guards its own `db` with this same function.
  *
  * Why: node-postgres re-emits the errors of idle clients on the pool, but a client checked out
  * by a transaction that awaits something else between two queries (a flush, or a sync

@@ -1,9 +1,9 @@
 import type { PgTable } from 'drizzle-orm/pg-core'
-import { WriteBufferError } from './errors.js'
-import { claimReceipts } from './flush/batch-ledger.js'
-import type { Executor } from './flush/sql-util.js'
-import type { EncodedKey, TableMeta } from './table-meta.js'
-import type { FlushReport } from './types.js'
+import { WriteBufferError } from '../errors.js'
+import { claimReceipts } from '../flush/batch-ledger.js'
+import type { Executor } from '../flush/sql-util.js'
+import type { EncodedKey, TableMeta } from '../store/table-meta.js'
+import type { FlushReport } from '../types.js'
 
 type Columns<T extends PgTable> = T['_']['columns']
 

@@ -1,7 +1,7 @@
 import type { Json } from '@tidesync/ipc'
 import { is, SQL } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
-import { WriteBufferError } from './errors.js'
+import { WriteBufferError } from '../errors.js'
 
 /**
  * Values travel through IPC and into SQL as JSON ("driver JSON"): every value is turned into

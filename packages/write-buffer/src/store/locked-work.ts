@@ -1,6 +1,6 @@
 import type { Ipc } from '@tidesync/ipc'
+import type { Logger } from '../types.js'
 import type { KeyLayout } from './keys.js'
-import type { Logger } from './types.js'
 
 /**
  * What every piece of work that takes the buffer's IPC locks needs (flushes, checkpoints,

@@ -1,8 +1,8 @@
 import type { Json } from '@tidesync/ipc'
 import { getTableColumns, is, SQL, sql } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import { WriteBufferError } from '../errors.js'
 import { encodeValue, isNumericColumn } from './codec.js'
-import { WriteBufferError } from './errors.js'
 import { tableId } from './keys.js'
 
 export interface ColumnMeta {

@@ -1,10 +1,10 @@
-import type { Journal } from './checkpoint/journal.js'
-import { openOrphans, readWatermarks } from './flush/batch-ledger.js'
-import { orphanEntries } from './flush/flusher.js'
-import type { Executor } from './flush/sql-util.js'
-import { connectionOf, newBatchId, orphanBatchId } from './keys.js'
-import type { LockedWorkContext } from './locked-work.js'
-import { asWriter } from './read/seqlock.js'
+import type { Journal } from '../checkpoint/journal.js'
+import { openOrphans, readWatermarks } from '../flush/batch-ledger.js'
+import { orphanEntries } from '../flush/flusher.js'
+import type { Executor } from '../flush/sql-util.js'
+import { connectionOf, newBatchId, orphanBatchId } from '../store/keys.js'
+import type { LockedWorkContext } from '../store/locked-work.js'
+import { asWriter } from '../store/seqlock.js'
 
 export interface RecoveryContext extends LockedWorkContext {
   databases: Record<string, Executor>
