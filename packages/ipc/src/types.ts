@@ -158,6 +158,10 @@ export interface Logger {
 
 export interface MemoryIpcOptions {
   driver: 'memory'
+  /**
+   * Receives the driver's messages (lost connections, failing subscribers, ...), unprefixed.
+   * @default warnings and errors to the console, prefixed `[tidesync/ipc]`
+   */
   logger?: Logger
 }
 
@@ -169,6 +173,10 @@ export interface ClusterIpcOptions {
    * @default 10000
    */
   requestTimeoutMs?: number
+  /**
+   * Receives the driver's messages (lost connections, failing subscribers, ...), unprefixed.
+   * @default warnings and errors to the console, prefixed `[tidesync/ipc]`
+   */
   logger?: Logger
 }
 
@@ -184,6 +192,10 @@ export interface RedisIpcOptions {
    * @default 5000
    */
   commandTimeoutMs?: number
+  /**
+   * Receives the driver's messages (lost connections, failing subscribers, ...), unprefixed.
+   * @default warnings and errors to the console, prefixed `[tidesync/ipc]`
+   */
   logger?: Logger
 }
 

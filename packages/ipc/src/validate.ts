@@ -52,7 +52,10 @@ export function validateKey(key: unknown, what = 'key'): asserts key is string {
 /** Validates a list of keys (variadic arguments). */
 export function validateKeys(keys: unknown, what = 'keys'): asserts keys is string[] {
   if (!Array.isArray(keys)) throw invalidArgument(`${what} must be an array of keys`)
-  for (let i = 0; i < keys.length; i++) validateKey(keys[i], `${what}[${i}]`)
+  for (let i = 0; i < keys.length; i++) {
+    const key: unknown = keys[i]
+    if (typeof key !== 'string' || key.length === 0) validateKey(key, `${what}[${i}]`)
+  }
 }
 
 /** A plain object: created by `{}`/JSON.parse, or with a null prototype. */
@@ -128,6 +131,21 @@ function findProblem(value: unknown, ancestors: object[]): Problem | undefined {
   return undefined
 }
 
+/** `findProblem` with a fast path for the common case, a primitive. */
+function problemOf(value: unknown): Problem | undefined {
+  const type = typeof value
+  if (type === 'string' || type === 'boolean' || value === null) return undefined
+  if (type === 'number' && Number.isFinite(value)) return undefined
+  return findProblem(value, [])
+}
+
+function invalidValue(root: string, problem: Problem): IpcError {
+  return new IpcError(
+    'IPC_INVALID_VALUE',
+    `${formatPath(root, problem.segments)} is ${problem.reason}: values must be JSON data that round-trips exactly`,
+  )
+}
+
 /**
  * Fails with `IPC_INVALID_VALUE` unless `value` is JSON data that round-trips exactly: null,
  * booleans, finite numbers, strings, arrays and plain objects of those (no undefined, functions,
@@ -135,22 +153,20 @@ function findProblem(value: unknown, ancestors: object[]): Problem | undefined {
  * names the path of the first bad part, e.g. `value.a[2] is a function`.
  */
 export function validateValue(value: unknown, path = 'value'): asserts value is Json {
-  const type = typeof value
-  if (type === 'string' || type === 'boolean' || value === null) return
-  if (type === 'number' && Number.isFinite(value)) return
-  const problem = findProblem(value, [])
-  if (problem) {
-    throw new IpcError(
-      'IPC_INVALID_VALUE',
-      `${formatPath(path, problem.segments)} is ${problem.reason}: values must be JSON data that round-trips exactly`,
-    )
-  }
+  const problem = problemOf(value)
+  if (problem) throw invalidValue(path, problem)
 }
 
 /** Validates variadic list items. */
 export function validateValues(values: unknown, path = 'items'): asserts values is Json[] {
   if (!Array.isArray(values)) throw invalidArgument(`${path} must be an array`)
-  for (let i = 0; i < values.length; i++) validateValue(values[i], `${path}[${i}]`)
+  for (let i = 0; i < values.length; i++) {
+    const problem = problemOf(values[i])
+    if (problem) {
+      problem.segments.push(i)
+      throw invalidValue(path, problem)
+    }
+  }
 }
 
 /**
@@ -167,7 +183,11 @@ export function validateFields(fields: unknown, path = 'fields'): asserts fields
   let count = 0
   for (const field of Object.keys(fields)) {
     count++
-    validateValue(fields[field], formatPath(path, [field]))
+    const problem = problemOf(fields[field])
+    if (problem) {
+      problem.segments.push(field)
+      throw invalidValue(path, problem)
+    }
   }
   if (count === 0) throw invalidArgument(`${path} must have at least one field`)
 }
@@ -216,7 +236,9 @@ export function validateString(value: unknown, what: string): asserts value is s
 export function validateStrings(values: unknown, what: string): asserts values is string[] {
   if (!Array.isArray(values)) throw invalidArgument(`${what} must be an array of strings`)
   if (values.length === 0) throw invalidArgument(`at least one ${what} is required`)
-  for (let i = 0; i < values.length; i++) validateString(values[i], `${what}[${i}]`)
+  for (let i = 0; i < values.length; i++) {
+    if (typeof values[i] !== 'string') validateString(values[i], `${what}[${i}]`)
+  }
 }
 
 /** Channels are non-empty strings. */

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster'
 import { type Awaitable, BaseIpc } from '../../base-ipc.js'
 import type { CommandArgs, CommandName, CommandResult } from '../../commands.js'
-import type { ClusterIpcOptions, IpcEntry, IpcKeyType, Json } from '../../types.js'
+import type { ClusterIpcOptions } from '../../types.js'
 import { PrimaryHub } from './primary-hub.js'
 import type { UnnumberedRequest } from './worker-link.js'
 import { WorkerLink } from './worker-link.js'
@@ -53,9 +53,10 @@ export class ClusterIpc extends BaseIpc {
     return new ClusterIpc(options)
   }
 
-  // ---- transport ---------------------------------------------------------------------------
+  // ---- commands ----------------------------------------------------------------------------
 
-  private call<K extends CommandName>(name: K, args: CommandArgs<K>): Awaitable<CommandResult<K>> {
+  /** In the primary, on the store directly; in a worker, as `{ type: 'command', name, args }`. */
+  protected exec<K extends CommandName>(name: K, args: CommandArgs<K>): Awaitable<CommandResult<K>> {
     if (this.hub) return this.hub.store.exec(name, args)
     return this.send({ type: 'command', name, args }) as Promise<CommandResult<K>>
   }
@@ -67,98 +68,7 @@ export class ClusterIpc extends BaseIpc {
     })
   }
 
-  // ---- primitives --------------------------------------------------------------------------
-
-  protected doSet(key: string, value: Json, ttlMs: number | undefined) {
-    return this.call('set', [key, value, ttlMs ?? null])
-  }
-  protected doGet(key: string) {
-    return this.call('get', [key])
-  }
-  protected doDel(keys: string[]) {
-    return this.call('del', [keys])
-  }
-  protected doExpire(key: string, ttlMs: number) {
-    return this.call('expire', [key, ttlMs])
-  }
-  protected doPttl(key: string) {
-    return this.call('pttl', [key])
-  }
-  protected doType(key: string): Awaitable<IpcKeyType | null> {
-    return this.call('type', [key])
-  }
-  protected doKeys(prefix: string) {
-    return this.call('keys', [prefix])
-  }
-  protected doIncrBy(key: string, n: number) {
-    return this.call('incrBy', [key, n])
-  }
-  protected doHset(key: string, fields: Record<string, Json>) {
-    return this.call('hset', [key, fields])
-  }
-  protected doHget(key: string, field: string) {
-    return this.call('hget', [key, field])
-  }
-  protected doHgetall(key: string) {
-    return this.call('hgetall', [key])
-  }
-  protected doHdel(key: string, fields: string[]) {
-    return this.call('hdel', [key, fields])
-  }
-  protected doHincrBy(key: string, field: string, n: number) {
-    return this.call('hincrBy', [key, field, n])
-  }
-  protected doRpush(key: string, items: Json[]) {
-    return this.call('rpush', [key, items])
-  }
-  protected doLrange(key: string, start: number, stop: number) {
-    return this.call('lrange', [key, start, stop])
-  }
-  protected doLlen(key: string) {
-    return this.call('llen', [key])
-  }
-  protected doLtrim(key: string, start: number, stop: number) {
-    return this.call('ltrim', [key, start, stop])
-  }
-  protected doSadd(key: string, members: string[]) {
-    return this.call('sadd', [key, members])
-  }
-  protected doSrem(key: string, members: string[]) {
-    return this.call('srem', [key, members])
-  }
-  protected doSmembers(key: string) {
-    return this.call('smembers', [key])
-  }
-  protected doSismember(key: string, member: string) {
-    return this.call('sismember', [key, member])
-  }
-  protected doScard(key: string) {
-    return this.call('scard', [key])
-  }
-  protected doMove(source: string, destination: string) {
-    return this.call('move', [source, destination])
-  }
-  protected doHgetdel(key: string) {
-    return this.call('hgetdel', [key])
-  }
-  protected doGetdel(key: string) {
-    return this.call('getdel', [key])
-  }
-  protected doDump(prefix: string): Awaitable<IpcEntry[]> {
-    return this.call('dump', [prefix])
-  }
-  protected doRestore(entries: IpcEntry[]) {
-    return this.call('restore', [entries])
-  }
-  protected doLock(key: string, token: string, ttlMs: number) {
-    return this.call('lock', [key, token, ttlMs])
-  }
-  protected doUnlock(key: string, token: string) {
-    return this.call('unlock', [key, token])
-  }
-  protected doExtendLock(key: string, token: string, ttlMs: number) {
-    return this.call('extendLock', [key, token, ttlMs])
-  }
+  // ---- pub/sub, lifecycle --------------------------------------------------------------------
 
   protected async doSubscribe(channel: string): Promise<void> {
     if (this.hub) {

@@ -199,7 +199,7 @@ export class PrimaryHub {
   private forget(workerId: number): void {
     const locks = this.workerLocks.get(workerId)
     if (locks) {
-      for (const [key, token] of locks) this.store.unlock(key, token)
+      for (const [key, token] of locks) this.store.exec('unlock', [key, token])
       this.workerLocks.delete(workerId)
     }
     for (const [channel, workers] of this.workerChannels) {

@@ -49,14 +49,24 @@ export function wrongType(key: string, holds: IpcKeyType, wanted: string): IpcEr
   )
 }
 
-export function checkedSum(current: Stored | undefined, n: number, what: string): number {
+/**
+ * `current + n` for incrBy/hincrBy (a missing value counts as 0), or `IPC_NOT_INTEGER`. The
+ * message names `key` (and `field`); it is only built on failure, as this runs on every call.
+ */
+export function checkedSum(current: Stored | undefined, n: number, key: string, field?: string): number {
   const base = current === undefined ? 0 : current
   if (typeof base !== 'number' || !Number.isSafeInteger(base)) {
-    throw new IpcError('IPC_NOT_INTEGER', `${what} is not an integer`)
+    throw new IpcError('IPC_NOT_INTEGER', `${describeCounter(key, field)} is not an integer`)
   }
   const result = base + n
   if (!Number.isSafeInteger(result)) {
-    throw new IpcError('IPC_NOT_INTEGER', `${what} would leave the safe-integer range`)
+    throw new IpcError('IPC_NOT_INTEGER', `${describeCounter(key, field)} would leave the safe-integer range`)
   }
   return result
+}
+
+function describeCounter(key: string, field: string | undefined): string {
+  return field === undefined
+    ? `The value at ${JSON.stringify(key)}`
+    : `Field ${JSON.stringify(field)} of ${JSON.stringify(key)}`
 }

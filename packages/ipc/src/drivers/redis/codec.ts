@@ -6,8 +6,9 @@
  *
  * @internal
  */
-import { safeAssign } from '../../base-ipc.js'
+
 import { IpcError } from '../../errors.js'
+import { safeAssign } from '../../safe-assign.js'
 import type { IpcEntry, IpcKeyType, Json } from '../../types.js'
 import type { DumpReply } from './scripts.js'
 

@@ -219,14 +219,14 @@ export class RedisConnection {
     this.downSince = Date.now()
     const reason = this.lastError ? ` (${this.lastError.message})` : ''
     this.options.logger.warn(
-      `[tidesync/ipc] ${this.options.name}: lost the connection to Redis at ${this.safeUrl}${reason}; reconnecting, commands wait up to ${this.options.commandTimeoutMs} ms`,
+      `${this.options.name}: lost the connection to Redis at ${this.safeUrl}${reason}; reconnecting, commands wait up to ${this.options.commandTimeoutMs} ms`,
     )
   }
 
   private onReady(): void {
     if (this.downSince !== undefined) {
       this.options.logger.info(
-        `[tidesync/ipc] ${this.options.name}: reconnected to Redis at ${this.safeUrl} after ${Date.now() - this.downSince} ms`,
+        `${this.options.name}: reconnected to Redis at ${this.safeUrl} after ${Date.now() - this.downSince} ms`,
       )
       this.downSince = undefined
     }

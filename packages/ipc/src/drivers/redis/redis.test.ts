@@ -15,11 +15,11 @@ import {
   uniqueId,
 } from '@tidesync/test-env'
 import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { IpcError, IpcUnavailableError } from '../../errors.js'
 import { createIpc } from '../../index.js'
 import { forkPeer, runIpcContract } from '../../testing/index.js'
-import type { Ipc, Json } from '../../types.js'
+import type { Ipc, Json, Logger } from '../../types.js'
 import { RedisIpc } from './index.js'
 import { escapeGlob } from './keyspace.js'
 
@@ -45,7 +45,9 @@ async function rejection(promise: Promise<unknown>): Promise<IpcError> {
 describe.runIf(hasRedis)('redis driver', () => {
   let raw: Redis
   const opened: Ipc[] = []
-  const open = async (options: { keyPrefix?: string; url?: string; commandTimeoutMs?: number } = {}) => {
+  const open = async (
+    options: { keyPrefix?: string; url?: string; commandTimeoutMs?: number; logger?: Logger } = {},
+  ) => {
     const ipc = await RedisIpc.create({ url: redisUrl, keyPrefix, ...options })
     opened.push(ipc)
     return ipc
@@ -292,6 +294,39 @@ describe.runIf(hasRedis)('redis driver', () => {
         await sleep(50)
       }
       expect(received[0]).toBe('after the outage')
+    })
+
+    it('reports a lost connection through the logger; the default one adds its prefix exactly once', async () => {
+      const printed: string[] = []
+      const warn = vi.spyOn(console, 'warn').mockImplementation((message: unknown) => {
+        printed.push(String(message))
+      })
+      const messages: string[] = []
+      const record = (message: string) => {
+        messages.push(message)
+      }
+      try {
+        await openOwn(5000) // the default logger
+        await open({
+          url: server.url,
+          commandTimeoutMs: 5000,
+          logger: { debug: record, info: record, warn: record, error: record },
+        })
+        await server.kill()
+        const lost = Date.now() + 5000
+        while ((printed.length === 0 || messages.length === 0) && Date.now() < lost) await sleep(20)
+        await server.start()
+        const back = Date.now() + 5000
+        while (!messages.some((m) => m.includes('reconnected')) && Date.now() < back) await sleep(20)
+      } finally {
+        warn.mockRestore()
+      }
+      expect(printed).toHaveLength(1)
+      expect(printed[0]).toMatch(/^\[tidesync\/ipc\] tidesync-ipc: lost the connection to Redis at /)
+      expect(printed[0]!.split('[tidesync/ipc]')).toHaveLength(2)
+      expect(messages[0]).toMatch(/^tidesync-ipc: lost the connection to Redis at /)
+      expect(messages[1]).toMatch(/^tidesync-ipc: reconnected to Redis at /)
+      for (const message of messages) expect(message).not.toContain('[tidesync')
     })
 
     it('a longer outage fails with IPC_UNAVAILABLE within the bound; the driver recovers by itself', async () => {
