@@ -4,6 +4,7 @@ import type { CheckpointRow, MetaRow, OutboxRow } from './db/rows.js'
 import { TidesyncServerError } from './errors.js'
 import { mergeServerState, tombstone, withCounters } from './merge.js'
 import { entriesFor, pendingFrom } from './outbox.js'
+import { sameValue } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'
 
 /**
@@ -102,12 +103,22 @@ export interface OutcomeFollowUp {
   refresh: Array<{ model: ModelInfo; uid: string }>
   /** One error per rejected change. */
   errors: TidesyncServerError[]
+  /** The server revision each record answered with a state now holds. */
+  stored: Array<{ model: ModelInfo; uid: string; rev: number }>
+}
+
+/** Whether two record rows hold the same values. */
+function sameRow(a: Row, b: Row): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+  for (const key of keys) if (!sameValue(a[key], b[key])) return false
+  return true
 }
 
 /**
  * Applies the server's answers to a push in one transaction: removes the answered entries from
  * the outbox, recomputes what is still pending for each record, and merges the server state the
- * answer carries.
+ * answer carries. A record row that comes out unchanged (the usual case: the server took the
+ * write as sent) is not written again, so live queries over it do not emit for the answer.
  */
 export async function applyOutcomes(
   ctx: ClientContext,
@@ -116,7 +127,7 @@ export async function applyOutcomes(
 ): Promise<OutcomeFollowUp> {
   const { db } = ctx
   const byId = new Map(entries.map((entry) => [entry.id, entry]))
-  const followUp: OutcomeFollowUp = { refresh: [], errors: [] }
+  const followUp: OutcomeFollowUp = { refresh: [], errors: [], stored: [] }
   const touched = new Map<
     string,
     { model: ModelInfo; uid: string; states: RecordWithMeta[]; deleted?: Tombstone }
@@ -158,12 +169,11 @@ export async function applyOutcomes(
     for (const { model, uid, states, deleted } of touched.values()) {
       const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
       if (!row && !stored) continue
-      const remaining = await entriesFor(db, model, uid)
-      let meta: MetaRow | undefined = stored ? { ...stored, ...pendingFrom(model, remaining) } : undefined
+      const remaining = pendingFrom(model, await entriesFor(db, model, uid))
+      let meta: MetaRow | undefined = stored ? { ...stored, ...remaining } : undefined
       let nextRow: Row | null | undefined = row
       if (deleted && meta) {
-        meta = tombstone(meta, deleted.deleted_at, deleted.rev)
-        meta.pendingDelete = pendingFrom(model, remaining).pendingDelete
+        meta = { ...tombstone(meta, deleted.deleted_at, deleted.rev), pendingDelete: remaining.pendingDelete }
         nextRow = null
       }
       const latest = states.sort((a, b) => b.meta.rev - a.meta.rev)[0]
@@ -174,8 +184,9 @@ export async function applyOutcomes(
       }
       if (nextRow && meta) nextRow = withCounters(model, nextRow, meta)
       if (nextRow === null) await db.records(model).delete(uid)
-      else if (nextRow) await db.records(model).put(nextRow)
+      else if (nextRow && !(row && sameRow(row, nextRow))) await db.records(model).put(nextRow)
       if (meta) await db.meta(model).put(meta)
+      if (meta && (latest || deleted)) followUp.stored.push({ model, uid, rev: meta.rev })
     }
   })
   return followUp

@@ -10,7 +10,6 @@ import { type CrossTabLock, DexieLeaseLock, type LeaseOptions, WebLocksLock, web
 import { defaultLogger, systemClock, systemTimers } from './env.js'
 import { TidesyncClientError, toClientError } from './errors.js'
 import { repairMetadata } from './integrity.js'
-import { live } from './live/query.js'
 import { type ModelInfo, readSchema } from './schema/model.js'
 import { StatusStore } from './status.js'
 import type { BackoffOptions } from './sync/backoff.js'
@@ -273,17 +272,6 @@ export class TidesyncClient<S extends Schema = Schema> {
     this.engineRef = engine
     const errors = engine.errors$.subscribe((error) => this.errorSubject.next(error))
     this.teardown.push(() => errors.unsubscribe())
-    // The outbox is shared by every tab: count it for `pending`, and push when another tab queued something.
-    let lastPending = 0
-    const pending = live(() => db.outbox.count()).subscribe({
-      next: (count) => {
-        this.statusStore.patch({ pending: count })
-        if (count > lastPending) engine.requestPush()
-        lastPending = count
-      },
-      error: (error) => logger.error('cannot count pending changes', error),
-    })
-    this.teardown.push(() => pending.unsubscribe())
     if (this.closed) engine.close()
     else engine.start()
     return { ctx, engine }

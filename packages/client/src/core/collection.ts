@@ -16,7 +16,8 @@ export interface CollectionHost {
 
 /**
  * One model's records: local writes that sync, and live queries. Every write applies locally
- * at once (in the same transaction as its outbox entry) and is pushed when online.
+ * at once (in the same transaction as its outbox entry); the sync engine pushes it when online
+ * (it watches the outbox).
  *
  * @example
  * const todos = client.collection('todos')
@@ -38,34 +39,26 @@ export class Collection<T extends Table = Table, R extends Record<string, unknow
 
   /** Creates a record with a new UUIDv7 uid (unless `data.uid` is given). */
   async create(data: CreateInput<T>): Promise<R> {
-    const { ctx, engine } = await this.host.ready()
-    const record = await createRecord(ctx, this.model, data as Record<string, unknown>)
-    engine.requestPush()
-    return record as R
+    const { ctx } = await this.host.ready()
+    return (await createRecord(ctx, this.model, data as Record<string, unknown>)) as R
   }
 
   /** Changes the given fields; only the fields whose value differs are queued. */
   async update(uid: string, patch: UpdatePatch<T>): Promise<R> {
-    const { ctx, engine } = await this.host.ready()
-    const record = await updateRecord(ctx, this.model, uid, patch as Record<string, unknown>)
-    engine.requestPush()
-    return record as R
+    const { ctx } = await this.host.ready()
+    return (await updateRecord(ctx, this.model, uid, patch as Record<string, unknown>)) as R
   }
 
   /** Deletes a record (a local tombstone until the server confirms). False if it did not exist. */
   async delete(uid: string): Promise<boolean> {
-    const { ctx, engine } = await this.host.ready()
-    const deleted = await deleteRecord(ctx, this.model, uid)
-    if (deleted) engine.requestPush()
-    return deleted
+    const { ctx } = await this.host.ready()
+    return deleteRecord(ctx, this.model, uid)
   }
 
   /** Adds `n` to a counter column; concurrent increments from many clients add up. */
   async increment(uid: string, column: NumericKeys<R>, n = 1): Promise<R> {
-    const { ctx, engine } = await this.host.ready()
-    const record = await incrementRecord(ctx, this.model, uid, column, n)
-    engine.requestPush()
-    return record as R
+    const { ctx } = await this.host.ready()
+    return (await incrementRecord(ctx, this.model, uid, column, n)) as R
   }
 
   /** The local record, or undefined. */

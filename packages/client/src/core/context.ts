@@ -17,12 +17,14 @@ export interface ClientContext {
   readonly chunkSize: number
 }
 
-/** Finds a model by schema key, wire name or drizzle table. @internal */
+/** Finds a model by its schema key or its drizzle table (how the app names it). @internal */
 export function findModel(models: readonly ModelInfo[], ref: unknown): ModelInfo | undefined {
-  return (
-    models.find((model) => model.key === ref || model.table === ref) ??
-    models.find((model) => model.name === ref)
-  )
+  return models.find((model) => model.key === ref || model.table === ref)
+}
+
+/** Finds a model by the name the server uses for it (what a push from the server names). @internal */
+export function modelByWireName(models: readonly ModelInfo[], name: string): ModelInfo | undefined {
+  return models.find((model) => model.wireName === name)
 }
 
 /** The state key under which the last HLC is shared between tabs. @internal */

@@ -1,10 +1,10 @@
 import { hlcIso } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
 import { type ClientContext, nextClock } from './context.js'
-import { emptyMeta, type MetaRow } from './db/rows.js'
+import { emptyMeta, type MetaRow, type StoredChange } from './db/rows.js'
 import { TidesyncClientError } from './errors.js'
-import { enqueue } from './outbox.js'
-import { sameValue, toWire, wireKey } from './schema/codec.js'
+import { enqueue, markPending } from './outbox.js'
+import { sameValue, toWire } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'
 import { checkIncrement, prepareCreate, preparePatch } from './schema/validate.js'
 
@@ -12,7 +12,9 @@ import { checkIncrement, prepareCreate, preparePatch } from './schema/validate.j
  * Local writes: each one changes the record, its meta row and the outbox in ONE Dexie
  * transaction, so the optimistic state and the queued change can never disagree, also after a
  * reload or a crash. Validation happens before the transaction: a bad write is refused at the
- * call with a `TidesyncValidationError` and nothing is stored.
+ * call with a `TidesyncValidationError` and nothing is stored. The meta's pending state follows
+ * from the queued change by the outbox's one rule (`markPending`). Nothing here pushes: the sync
+ * engine's push loop watches the outbox.
  */
 
 type Row = Record<string, unknown>
@@ -27,6 +29,18 @@ function notFound(model: ModelInfo, uid: string, deleted: boolean): TidesyncClie
 function tables(ctx: ClientContext, model: ModelInfo) {
   const { db } = ctx
   return [db.records(model), db.meta(model), db.outbox, db.state]
+}
+
+/** Queues `change` and stores the record's meta with the change marked pending (in the write's transaction). */
+async function queue(
+  ctx: ClientContext,
+  model: ModelInfo,
+  meta: MetaRow,
+  change: StoredChange,
+): Promise<void> {
+  markPending(model, meta, change)
+  await ctx.db.meta(model).put(meta)
+  await enqueue(ctx.db, model, change, ctx.clock.now())
 }
 
 /**
@@ -58,22 +72,14 @@ export async function createRecord(ctx: ClientContext, model: ModelInfo, data: R
     const meta = emptyMeta(uid)
     meta.created_at = hlcIso(clock)
     meta.updated_at = meta.created_at
-    const sent = createdFields(model, data, record)
     for (const key of Object.keys(record)) {
       if (key === 'uid') continue
       meta.clocks[key] = clock
       if (model.counters.has(key)) meta.base[key] = Number(record[key] ?? 0)
-      else if (key in sent) meta.pending[key] = clock
     }
     await db.records(model).add(record)
-    await db.meta(model).put(meta)
-    const id = uuidv7()
-    await enqueue(
-      db,
-      model,
-      { id, model: model.name, uid, op: 'create', data: toWire(model, sent), clock },
-      ctx.clock.now(),
-    )
+    const sent = toWire(model, createdFields(model, data, record))
+    await queue(ctx, model, meta, { id: uuidv7(), uid, op: 'create', data: sent, clock })
     return record
   })
 }
@@ -98,20 +104,11 @@ export async function updateRecord(
     const clock = await nextClock(ctx)
     // A record without meta (a damaged database) gets fresh meta; the next full reconcile fixes it.
     const meta: MetaRow = stored ?? emptyMeta(uid)
-    for (const key of Object.keys(changed)) {
-      meta.clocks[key] = clock
-      meta.pending[key] = clock
-    }
+    for (const key of Object.keys(changed)) meta.clocks[key] = clock
     meta.updated_at = hlcIso(clock)
     const next = { ...row, ...changed }
     await db.records(model).put(next)
-    await db.meta(model).put(meta)
-    await enqueue(
-      db,
-      model,
-      { id: uuidv7(), model: model.name, uid, op: 'update', patch: toWire(model, changed), clock },
-      ctx.clock.now(),
-    )
+    await queue(ctx, model, meta, { id: uuidv7(), uid, op: 'update', patch: toWire(model, changed), clock })
     return next
   })
 }
@@ -126,10 +123,8 @@ export async function deleteRecord(ctx: ClientContext, model: ModelInfo, uid: st
     const meta: MetaRow = stored ?? emptyMeta(uid)
     meta.deleted_at = hlcIso(clock)
     meta.updated_at = meta.deleted_at
-    meta.pendingDelete = true
     await db.records(model).delete(uid)
-    await db.meta(model).put(meta)
-    await enqueue(db, model, { id: uuidv7(), model: model.name, uid, op: 'delete', clock }, ctx.clock.now())
+    await queue(ctx, model, meta, { id: uuidv7(), uid, op: 'delete', clock })
     return true
   })
 }
@@ -141,7 +136,7 @@ export async function incrementRecord(
   key: string,
   n: number,
 ): Promise<Row> {
-  const column = checkIncrement(model, key, n)
+  checkIncrement(model, key, n)
   const { db } = ctx
   return db.dexie.transaction('rw', tables(ctx, model), async () => {
     const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
@@ -149,20 +144,11 @@ export async function incrementRecord(
     if (n === 0) return row
     const clock = await nextClock(ctx)
     const meta: MetaRow = stored ?? { ...emptyMeta(uid), base: { [key]: Number(row[key] ?? 0) } }
-    const delta = (meta.deltas[key] ?? 0) + n
-    if (delta === 0) delete meta.deltas[key]
-    else meta.deltas[key] = delta
-    const base = meta.base[key] ?? Number(row[key] ?? 0) - (delta - n)
-    meta.base[key] = base
-    const next = { ...row, [key]: base + delta }
+    // The value shown so far is base + the deltas still pending; the base is known from it if missing.
+    meta.base[key] ??= Number(row[key] ?? 0) - (meta.deltas[key] ?? 0)
+    await queue(ctx, model, meta, { id: uuidv7(), uid, op: 'increment', deltas: { [key]: n }, clock })
+    const next = { ...row, [key]: meta.base[key] + (meta.deltas[key] ?? 0) }
     await db.records(model).put(next)
-    await db.meta(model).put(meta)
-    await enqueue(
-      db,
-      model,
-      { id: uuidv7(), model: model.name, uid, op: 'increment', deltas: { [wireKey(column)]: n }, clock },
-      ctx.clock.now(),
-    )
     return next
   })
 }

@@ -1,6 +1,6 @@
 import type { RecordWithMeta } from '@tidesync/protocol'
 import { emptyMeta, type MetaRow } from './db/rows.js'
-import { fromWire, wireKey } from './schema/codec.js'
+import { fromWire } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'
 
 type Row = Record<string, unknown>
@@ -52,7 +52,7 @@ export function mergeServerState(
     const key = column.key
     if (!Object.hasOwn(server, key)) continue
     const value = server[key]
-    const serverClock = serverMeta.clocks[wireKey(column)] ?? ''
+    const serverClock = serverMeta.clocks[key] ?? ''
     if (column.counter) {
       base[key] = Number(value ?? 0)
       next[key] = base[key] + (meta.deltas[key] ?? 0)

@@ -8,7 +8,7 @@ import {
   whereMatcher,
 } from '@tidesync/protocol'
 import { TidesyncValidationError } from './errors.js'
-import { toWireValue, wireKey } from './schema/codec.js'
+import { toJsonValue } from './schema/codec.js'
 import type { ColumnInfo, ModelInfo } from './schema/model.js'
 
 /** A where in wire form plus its canonical key (the same subset always has the same key). */
@@ -41,7 +41,7 @@ function isRange(value: unknown): value is Partial<Record<'gte' | 'gt' | 'lte' |
 function schemaOf(model: ModelInfo): WhereSchema<ColumnInfo> {
   return {
     model: model.key,
-    column: (key) => [...model.columns.values()].find((column) => wireKey(column) === key),
+    column: (key) => model.columns.get(key),
     comparison: (column) => column.comparison,
     value: (_column, value) => value,
     error: (code, message, path, key) =>
@@ -62,8 +62,7 @@ function schemaOf(model: ModelInfo): WhereSchema<ColumnInfo> {
 const matchers = new WeakMap<Where, { model: ModelInfo; test: RecordMatcher }>()
 
 function compile(model: ModelInfo, where: Where): RecordMatcher {
-  // Conditions name wire keys; local records are keyed by the columns' property keys.
-  const conditions = parseWhere(where, schemaOf(model)).map((c) => ({ ...c, key: c.column.key }))
+  const conditions = parseWhere(where, schemaOf(model))
   const test = whereMatcher(conditions)
   matchers.set(where, { model, test })
   return test
@@ -91,14 +90,13 @@ export function normalizeWhere(
         key,
       )
     }
-    const convert = (value: unknown) => toWireValue(column, value)
-    if (isIn(condition)) wire[wireKey(column)] = { in: condition.in.map(convert) }
+    if (isIn(condition)) wire[key] = { in: condition.in.map(toJsonValue) }
     else if (isRange(condition)) {
       const range: Record<string, JsonValue> = {}
       for (const [bound, value] of Object.entries(condition))
-        if (value !== undefined) range[bound] = convert(value)
-      wire[wireKey(column)] = range
-    } else wire[wireKey(column)] = convert(condition)
+        if (value !== undefined) range[bound] = toJsonValue(value)
+      wire[key] = range
+    } else wire[key] = toJsonValue(condition)
   }
   compile(model, wire)
   return { wire, key: canonicalJson(wire) }

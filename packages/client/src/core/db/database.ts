@@ -18,6 +18,13 @@ export interface LocalDb {
   readonly locks: Table<LockRow, string>
   records(model: ModelInfo): Table<Record<string, unknown>, string>
   meta(model: ModelInfo): Table<MetaRow, string>
+  /**
+   * Marks the running transaction as one that adds outbox entries: when it commits, every
+   * `onQueued` listener is told, before the transaction's caller goes on.
+   */
+  markQueued(): void
+  /** Listens for commits, in this tab, of transactions that added outbox entries. Returns the function that stops it. */
+  onQueued(listener: () => void): () => void
 }
 
 /** The Dexie store definitions for a set of models. */
@@ -106,8 +113,26 @@ export async function openLocalDb(
     const dexie = new Dexie(name, deps as never)
     dexie.version(version).stores(spec)
     await dexie.open()
+    const listeners = new Set<() => void>()
+    const marked = new WeakSet<object>()
+    // Outside any transaction's zone: a listener may start transactions of its own.
+    const queued = () =>
+      Dexie.ignoreTransaction(() => {
+        for (const listener of listeners) listener()
+      })
     return {
       dexie,
+      markQueued() {
+        const transaction = Dexie.currentTransaction
+        if (!transaction) return queued() // an add outside a transaction is committed already
+        if (marked.has(transaction)) return
+        marked.add(transaction)
+        transaction.on('complete', queued)
+      },
+      onQueued(listener) {
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      },
       outbox: dexie.table('_outbox'),
       checkpoints: dexie.table('_checkpoints'),
       state: dexie.table('_state'),

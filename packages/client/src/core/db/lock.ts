@@ -1,6 +1,6 @@
-import { SerialQueue } from '../sync/serial-queue.js'
 import type { Clock, Timers } from '../types.js'
 import type { LocalDb } from './database.js'
+import { SerialQueue } from './serial-queue.js'
 
 /**
  * A lock shared by every tab on one database: only the holder pushes the outbox. Web Locks

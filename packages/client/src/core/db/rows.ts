@@ -25,15 +25,25 @@ export interface MetaRow {
   pendingDelete: boolean
 }
 
+/**
+ * A change as the outbox keeps it: the wire `Change` without its `model`, which the row names
+ * (the wire name is added when it is sent: `wireChange`). Rows stored by earlier versions
+ * still carry the wire name in `change.model`.
+ */
+export type StoredChange = WithoutModel<Change>
+
+/** Each member of a union without `model`. */
+type WithoutModel<C> = C extends unknown ? Omit<C, 'model'> : never
+
 /** One local change waiting for the server, in `_outbox` (auto-increment `seq` keeps the order). */
 export interface OutboxRow {
   seq?: number
   /** The change id (UUIDv7), unique per client: the server dedupes retried pushes by it. */
   id: string
-  /** The model's schema key. */
+  /** The model's schema key (its identity in every local table). */
   model: string
   uid: string
-  change: Change
+  change: StoredChange
   /** Local time it was queued (ms). */
   queuedAt: number
 }

@@ -3,7 +3,7 @@ import type { Collection, Table } from 'dexie'
 import { liveQuery } from 'dexie'
 import { Observable } from 'rxjs'
 import type { LocalDb } from '../db/database.js'
-import { fromWireValue, wireKey } from '../schema/codec.js'
+import { fromWireValue } from '../schema/codec.js'
 import type { ColumnInfo, ModelInfo } from '../schema/model.js'
 import { matchesWhere } from '../where.js'
 
@@ -47,7 +47,7 @@ function candidates(
   const table = db.records(model)
   for (const key of model.indexes) {
     const column = model.columns.get(key) as ColumnInfo
-    const condition = where[wireKey(column)] as Record<string, JsonValue> | JsonValue | undefined
+    const condition = where[key] as Record<string, JsonValue> | JsonValue | undefined
     if (condition === undefined) continue
     const local = (value: JsonValue | undefined) => fromWireValue(column, value)
     if (isObject(condition) && Array.isArray(condition.in)) {

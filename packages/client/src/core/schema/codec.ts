@@ -3,32 +3,28 @@ import type { ColumnInfo, ModelInfo } from './model.js'
 
 /**
  * Converts between local records (drizzle's shape: property keys, `Date` objects) and wire
- * records (JSON: timestamps as ISO-8601 strings). The one place that knows the wire's naming.
+ * records (JSON under the same property keys: timestamps as ISO-8601 strings).
  */
 
-/** The key a column has on the wire. */
-export function wireKey(column: ColumnInfo): string {
-  return column.key
-}
-
-export function toWireValue(_column: ColumnInfo, value: unknown): JsonValue {
+/** A local value as JSON: a `Date` becomes its ISO-8601 string, anything else stays. */
+export function toJsonValue(value: unknown): JsonValue {
   if (value instanceof Date) return value.toISOString()
   return value as JsonValue
 }
 
+/** A wire value as the local value of `column` (an ISO string of a date column becomes a `Date`). */
 export function fromWireValue(column: ColumnInfo, value: JsonValue | undefined): unknown {
   if (value === undefined) return undefined
   if (column.kind === 'date' && typeof value === 'string') return new Date(value)
   return value
 }
 
-/** A local record (or patch) as wire JSON; fields left out stay out. */
+/** A local record (or patch) as wire JSON; fields left out stay out, unknown fields are dropped. */
 export function toWire(model: ModelInfo, record: Record<string, unknown>): Record<string, JsonValue> {
   const out: Record<string, JsonValue> = {}
   for (const [key, value] of Object.entries(record)) {
-    const column = model.columns.get(key)
-    if (!column || value === undefined) continue
-    out[wireKey(column)] = toWireValue(column, value)
+    if (!model.columns.has(key) || value === undefined) continue
+    out[key] = toJsonValue(value)
   }
   return out
 }
@@ -40,9 +36,8 @@ export function fromWire(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const column of model.columns.values()) {
-    const key = wireKey(column)
-    if (!Object.hasOwn(wire, key)) continue
-    out[column.key] = fromWireValue(column, wire[key])
+    if (!Object.hasOwn(wire, column.key)) continue
+    out[column.key] = fromWireValue(column, wire[column.key])
   }
   return out
 }

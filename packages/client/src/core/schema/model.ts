@@ -36,12 +36,16 @@ export interface ColumnInfo {
   readonly makeOnUpdate: (() => unknown) | undefined
 }
 
-/** What the client knows about one model. */
+/**
+ * What the client knows about one model. Its identity is `key`, the schema key: collections,
+ * local tables, checkpoints and outbox entries go by it. `wireName` is only what the server
+ * calls it, used where a request or a change leaves the client and where a push comes in.
+ */
 export interface ModelInfo {
-  /** The schema key: how the app names the collection. */
+  /** The schema key: how the app names the collection, and the model's identity in the client. */
   readonly key: string
-  /** The model's name on the wire. */
-  readonly name: string
+  /** The model's name on the wire (`ModelOptions.name`, by default the key). */
+  readonly wireName: string
   /** The drizzle table. */
   readonly table: Table
   readonly tableName: string
@@ -164,12 +168,13 @@ export function readSchema(
         throw new TidesyncClientError('CLIENT_CONFIG', `Index '${index}' of model '${key}' is not a column`)
       }
     }
-    const name = opts.name ?? key
-    if (names.has(name)) throw new TidesyncClientError('CLIENT_CONFIG', `Two models are named '${name}'`)
-    names.add(name)
+    const wireName = opts.name ?? key
+    if (names.has(wireName))
+      throw new TidesyncClientError('CLIENT_CONFIG', `Two models are named '${wireName}'`)
+    names.add(wireName)
     models.push({
       key,
-      name,
+      wireName,
       table: value,
       tableName: getTableName(value),
       columns,

@@ -22,7 +22,7 @@ export async function resolveEvictions(
   const keep: RecordWithMeta[] = []
   for (const uid of uids) {
     const answer = await deps.transport
-      .request('service', { model: model.name, method: 'findUnique', args: { uid } })
+      .request('service', { model: model.wireName, method: 'findUnique', args: { uid } })
       .catch(() => null)
     if (answer && !Array.isArray(answer) && 'record' in answer && !answer.meta.deleted_at) {
       const record = fromWire(model, answer.record)

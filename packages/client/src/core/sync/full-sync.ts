@@ -2,14 +2,13 @@ import type { ClientMeta, Hlc, JsonValue } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
 import { applyTombstones, applyUpserts, evictRecords, saveCheckpoint } from '../apply-remote.js'
 import { type ClientContext, nextClock } from '../context.js'
-import { hasPending, type MetaRow } from '../db/rows.js'
-import { enqueue, entriesFor } from '../outbox.js'
+import { hasPending, type StoredChange } from '../db/rows.js'
+import { enqueue, entriesFor, markPending } from '../outbox.js'
 import { toWire } from '../schema/codec.js'
 import type { ModelInfo } from '../schema/model.js'
 import { matchesWhere } from '../where.js'
 import type { SyncDeps } from './deps.js'
 import { resolveEvictions } from './evictions.js'
-import { pushOutbox } from './push.js'
 import type { Subset } from './subsets.js'
 
 const EPOCH = '1970-01-01T00:00:00.000Z'
@@ -18,12 +17,19 @@ function validIso(value: unknown): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value))
 }
 
+/** What a full reconcile sends, and the local revision of each record in it when it was read. */
+export interface LocalDictionary {
+  metadata: Record<string, ClientMeta>
+  /** The meta's `rev` of each uid in `metadata` (null: no meta). */
+  revs: Map<string, number | null>
+}
+
 /**
  * The dictionary a full reconcile sends: every local record that matches the subset (damaged or
  * missing meta claims the epoch, so the server's state wins) and the model's unconfirmed local
  * deletes.
  */
-export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise<Record<string, ClientMeta>> {
+export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise<LocalDictionary> {
   const { db } = ctx
   const { model, where } = subset
   const [rows, metas] = await db.dexie.transaction('r', [db.records(model), db.meta(model)], () =>
@@ -31,12 +37,14 @@ export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise
   )
   const metaByUid = new Map(metas.map((meta) => [meta.uid, meta]))
   const metadata: Record<string, ClientMeta> = Object.create(null)
+  const revs = new Map<string, number | null>()
   for (const row of rows) {
     if (!matchesWhere(model, where.wire, row)) continue
     const meta = metaByUid.get(row.uid as string)
     const created = validIso(meta?.created_at) ? meta.created_at : EPOCH
     const updated = validIso(meta?.updated_at) ? meta.updated_at : EPOCH
     metadata[row.uid as string] = { created_at: created, updated_at: updated, deleted_at: null }
+    revs.set(row.uid as string, meta?.rev ?? null)
   }
   for (const meta of metas) {
     if (!meta.pendingDelete || !validIso(meta.deleted_at)) continue
@@ -45,8 +53,9 @@ export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise
       updated_at: validIso(meta.updated_at) ? meta.updated_at : meta.deleted_at,
       deleted_at: meta.deleted_at,
     }
+    revs.set(meta.uid, meta.rev)
   }
-  return { ...metadata }
+  return { metadata: { ...metadata }, revs }
 }
 
 /**
@@ -70,15 +79,19 @@ function clockFromIso(iso: string | null, node: string): Hlc | null {
 
 /**
  * Queues what the server asked for: creates for records only the client has, updates for
- * records the client has newer. Records with changes still in the outbox are skipped (those
- * changes are pushed anyway). Updates keep each field's own clock, so a field the server has
- * newer is not overwritten.
+ * records the client has newer. Updates keep each field's own clock, so a field the server has
+ * newer is not overwritten. Skipped: records with changes still in the outbox (those changes are
+ * pushed anyway), and records whose revision changed since the dictionary was read (`revs`). The
+ * server's answer is only as new as that dictionary: a push of the record that crossed the
+ * reconcile (sent before, answered after the server compared) makes the answer ask for a change
+ * the server has meanwhile got, and queuing it again would push the same create twice.
  */
 export async function queueRepairs(
   ctx: ClientContext,
   model: ModelInfo,
   addDatabase: readonly string[],
   updateDatabase: readonly string[],
+  revs: ReadonlyMap<string, number | null>,
 ): Promise<number> {
   const { db } = ctx
   let queued = 0
@@ -90,46 +103,34 @@ export async function queueRepairs(
     for (const { uid, create } of work) {
       const [row, meta] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
       if (!row || meta?.deleted_at || (meta && hasPending(meta))) continue
+      if ((meta?.rev ?? null) !== revs.get(uid)) continue
       if ((await entriesFor(db, model, uid)).length > 0) continue
-      const now = ctx.clock.now()
+      const changes: StoredChange[] = []
       if (create) {
-        const clock = await nextClock(ctx)
-        await enqueue(
-          db,
-          model,
-          {
-            id: uuidv7(),
-            model: model.name,
-            uid,
-            op: 'create',
-            data: toWire(model, withoutNulls(model, row)),
-            clock,
-          },
-          now,
-        )
-        queued += 1
-        continue
+        const data = toWire(model, withoutNulls(model, row))
+        changes.push({ id: uuidv7(), uid, op: 'create', data, clock: await nextClock(ctx) })
+      } else {
+        const byClock = new Map<Hlc, Record<string, unknown>>()
+        const fallback = clockFromIso(meta?.updated_at ?? null, ctx.hlc.node)
+        for (const column of model.columns.values()) {
+          if (column.key === 'uid' || column.counter || row[column.key] === undefined) continue
+          const clock = meta?.clocks[column.key] ?? fallback
+          if (!clock) continue
+          const fields = byClock.get(clock) ?? {}
+          fields[column.key] = row[column.key]
+          byClock.set(clock, fields)
+        }
+        for (const [clock, fields] of byClock) {
+          const patch: Record<string, JsonValue> = toWire(model, fields)
+          changes.push({ id: uuidv7(), uid, op: 'update', patch, clock })
+        }
       }
-      const byClock = new Map<Hlc, Record<string, unknown>>()
-      const fallback = clockFromIso(meta?.updated_at ?? null, ctx.hlc.node)
-      for (const column of model.columns.values()) {
-        if (column.key === 'uid' || column.counter || row[column.key] === undefined) continue
-        const clock = meta?.clocks[column.key] ?? fallback
-        if (!clock) continue
-        const fields = byClock.get(clock) ?? {}
-        fields[column.key] = row[column.key]
-        byClock.set(clock, fields)
+      for (const change of changes) {
+        await enqueue(db, model, change, ctx.clock.now())
+        if (meta) markPending(model, meta, change)
       }
-      for (const [clock, fields] of byClock) {
-        const patch: Record<string, JsonValue> = toWire(model, fields)
-        await enqueue(db, model, { id: uuidv7(), model: model.name, uid, op: 'update', patch, clock }, now)
-        queued += 1
-      }
-      if (meta && byClock.size) {
-        const pending: MetaRow['pending'] = {}
-        for (const [clock, fields] of byClock) for (const key of Object.keys(fields)) pending[key] = clock
-        await db.meta(model).put({ ...meta, pending })
-      }
+      if (meta && changes.length) await db.meta(model).put(meta)
+      queued += changes.length
     }
   })
   return queued
@@ -137,13 +138,14 @@ export async function queueRepairs(
 
 /**
  * Full reconcile of one subset (the seed's algorithm): send the local dictionary, apply what the
- * server says (add, update, delete, evict), push what it asks for, store the new checkpoint.
+ * server says (add, update, delete, evict), store the new checkpoint and queue what it asks for.
+ * Resolves with the number of changes queued (the caller pushes them).
  */
-export async function fullSync(deps: SyncDeps, subset: Subset): Promise<void> {
+export async function fullSync(deps: SyncDeps, subset: Subset): Promise<number> {
   const { ctx, transport, queue, status } = deps
   const { model, where } = subset
-  const metadata = await buildMetadata(ctx, subset)
-  const result = await transport.request('sync:full', { model: model.name, where: where.wire, metadata })
+  const { metadata, revs } = await buildMetadata(ctx, subset)
+  const result = await transport.request('sync:full', { model: model.wireName, where: where.wire, metadata })
   ctx.hlc.observe(result.serverClock)
   const incoming = [...result.addClient, ...result.updateClient]
   const { evict, keep } = await resolveEvictions(deps, model, subset, result.evictClient)
@@ -168,8 +170,6 @@ export async function fullSync(deps: SyncDeps, subset: Subset): Promise<void> {
       updatedAt: ctx.clock.now(),
     })
   })
-  if (result.addDatabase.length || result.updateDatabase.length) {
-    const queued = await queueRepairs(ctx, model, result.addDatabase, result.updateDatabase)
-    if (queued) await pushOutbox(deps)
-  }
+  if (result.addDatabase.length === 0 && result.updateDatabase.length === 0) return 0
+  return queueRepairs(ctx, model, result.addDatabase, result.updateDatabase, revs)
 }

@@ -21,6 +21,9 @@ export interface LiveArrival {
  * Why merging is safe: pushes carry whole records with their revision, so per record only the
  * newest state (upsert or tombstone) of the batch matters. Pushes with evictions are applied on
  * their own, in order, because an eviction carries no revision to compare.
+ *
+ * The echo of this client's own change (the state the answer to its push already stored, see
+ * `OwnRevisions`) is dropped: a push of only echoes writes nothing.
  * @internal
  */
 export class LiveInbox {
@@ -67,7 +70,7 @@ export class LiveInbox {
   }
 
   private async apply(batch: LiveArrival[]): Promise<void> {
-    const { ctx, queue } = this.deps
+    const { ctx, queue, ownRevisions } = this.deps
     const { model, subset } = batch[0]!
     const newest = new Map<string, { rev: number; upsert?: RecordWithMeta; tombstone?: Tombstone }>()
     for (const { push } of batch) {
@@ -84,14 +87,22 @@ export class LiveInbox {
     const upserts = [...newest.values()].flatMap((item) => (item.upsert ? [item.upsert] : []))
     const deletes = [...newest.values()].flatMap((item) => (item.tombstone ? [item.tombstone] : []))
     const evictions = batch.length === 1 ? batch[0]!.push.evictions : []
-    const { evict, keep } = subset
-      ? await resolveEvictions(this.deps, model, subset, evictions)
-      : { evict: [], keep: [] }
+    const { evict, keep } =
+      subset && evictions.length > 0
+        ? await resolveEvictions(this.deps, model, subset, evictions)
+        : { evict: [], keep: [] }
     await queue.run(async () => {
-      await applyTombstones(ctx, model, deletes)
+      // An own change's echo: the answer to its push stored it (the queue applied that first).
+      const echo = (uid: string, rev: number) => ownRevisions.isEcho(model, uid, rev)
+      await applyTombstones(
+        ctx,
+        model,
+        deletes.filter((item) => !echo(item.uid, item.rev)),
+      )
       await evictRecords(ctx, model, evict)
       // A push for a subscription that was just dropped only updates records still held.
-      await applyUpserts(ctx, model, [...upserts, ...keep], { onlyKnown: !subset })
+      const states = upserts.filter((item) => !echo(item.record.uid, item.meta.rev))
+      await applyUpserts(ctx, model, [...states, ...keep], { onlyKnown: !subset })
     })
   }
 }

@@ -16,7 +16,7 @@ export async function pullSubset(deps: SyncDeps, subset: Subset, checkpoint: str
   let total = 0
   const fetchPage = (cursor: string) => {
     const request = transport.request('sync:pull', {
-      model: model.name,
+      model: model.wireName,
       where: where.wire,
       checkpoint: cursor,
       limit: deps.pageSize,

@@ -50,7 +50,11 @@ export async function refreshRecords(
   for (const { model, uid } of items) {
     let answer: unknown
     try {
-      answer = await transport.request('service', { model: model.name, method: 'findUnique', args: { uid } })
+      answer = await transport.request('service', {
+        model: model.wireName,
+        method: 'findUnique',
+        args: { uid },
+      })
     } catch (error) {
       ctx.logger.debug(`cannot refresh ${model.key} '${uid}', reconciling later`, error)
       await markForReconcile(deps, model, [uid])

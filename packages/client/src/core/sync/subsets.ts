@@ -92,6 +92,11 @@ export class SubsetRegistry {
     return this.bySubscription.get(subscriptionId)
   }
 
+  /** Marks the subsets whose last sync failed for the next one. */
+  retryFailed(): void {
+    for (const subset of this.subsets.values()) subset.needsSync ||= subset.state$.value.error !== null
+  }
+
   /** Forgets every subscription (the connection is gone) and marks every subset for a sync. */
   resetConnection(): void {
     this.bySubscription.clear()
