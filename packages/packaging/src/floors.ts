@@ -116,13 +116,10 @@ export const PACKAGE_FLOORS: readonly PackageFloors[] = [
       // What the data is: tables, models, column values, filters, the record's wire form. No I/O.
       { name: 'schema and model', members: ['schema/', 'model/', 'validation/'] },
       { name: 'db', members: ['db/'] },
-      // The write-buffer seam (issue 14 item 3 moves it into @tidesync/write-buffer): it stays
-      // in write/, but reads overlay its pending values and writes defer to it, so it stands
-      // under both.
-      {
-        name: 'pending writes',
-        members: ['write/pending-writes.ts', 'write/write-buffer-writes.ts', 'write/write-buffer-like.ts'],
-      },
+      // The write-buffer seam ("direct vs buffered"; exactly-once delivery lives in
+      // @tidesync/write-buffer's `deferred` API): reads overlay its pending values and writes
+      // defer to it, so it stands under both.
+      { name: 'pending writes', members: ['write/pending-writes.ts', 'write/write-buffer-writes.ts'] },
       { name: 'core', members: ['core.ts'] },
       { name: 'read, write, live', members: ['read/', 'write/', 'live/'] },
       { name: 'handlers', members: ['handlers/'] },

@@ -35,4 +35,3 @@ export type {
   WriteCheck,
   WriteOp,
 } from './types.js'
-export type { WriteBufferLike, WriteBufferRowLike, WriteBufferTableLike } from './write/write-buffer-like.js'

@@ -1,8 +1,8 @@
 import type { Ipc } from '@tidesync/ipc'
+import type { WriteBuffer } from '@tidesync/write-buffer'
 import type { Limits } from './core.js'
 import type { TidesyncTables } from './schema/metadata.js'
 import type { AuthContext, Handshake, Logger, ModelConfig, TidesyncDb } from './types.js'
-import type { WriteBufferLike } from './write/write-buffer-like.js'
 
 /** The options of `createTidesync` (and, with the socket's, of `installTidesync`). */
 export interface TidesyncOptions<TCtx = AuthContext> {
@@ -15,7 +15,7 @@ export interface TidesyncOptions<TCtx = AuthContext> {
    * atomic `col = col + delta` inside the change's transaction.
    * @default undefined
    */
-  writeBuffer?: WriteBufferLike
+  writeBuffer?: WriteBuffer
   /** The synced models, by the name clients use. */
   models: Record<string, ModelConfig<TCtx>>
   /**

@@ -8,6 +8,10 @@ export {
   RECEIPT_TABLE,
   WATERMARK_TABLE,
 } from './flush/batch-ledger.js'
+export type { DeferredOptions, DeferredTarget, DeferredWrite, StagedWrites } from './tables/deferred.js'
+export { DeferredWrites } from './tables/deferred.js'
+export type { HandoffTable } from './tables/handoff-table.js'
+export { defineHandoffTable, handoffSchemaObjects } from './tables/handoff-table.js'
 export type {
   ColumnKey,
   KeyInput,

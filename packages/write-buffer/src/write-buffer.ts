@@ -21,6 +21,7 @@ import { BaseCache } from './read/base-cache.js'
 import { GroupCommit } from './store/group-commit.js'
 import { KeyLayout, newBatchId } from './store/keys.js'
 import { TableMeta } from './store/table-meta.js'
+import { type DeferredOptions, DeferredWrites } from './tables/deferred.js'
 import { createSink } from './tables/sink.js'
 import { TableBuffer, type TableSink } from './tables/table-buffer.js'
 import type {
@@ -162,6 +163,26 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     options: { connection?: string; primaryKey?: string | string[] } = {},
   ): TableBuffer<T> {
     return this.register({ table, ...options }) as unknown as TableBuffer<T>
+  }
+
+  /**
+   * Writes deferred until a caller's transaction commits, delivered exactly once (see
+   * `tables/deferred.ts` for the invariant): `stage` inside the transaction, `deliver` after the
+   * commit, `abandon` after a rollback, `recover` at start-up; readers wait on `settled`.
+   * @example
+   * const deferred = buffer.deferred({ table: 'app_handoffs', marksKey: (g) => `app:pending:${g}`, resolve: (g) => tables[g] })
+   * let staged
+   * await db.transaction(async (tx) => { ...; staged = await deferred.stage(tx, [{ group: 'posts', key, deltas: { likes: 1 } }]) })
+   * await deferred.deliver(staged)
+   */
+  deferred(options: DeferredOptions): DeferredWrites {
+    return new DeferredWrites(this, {
+      ...options,
+      ipc: options.ipc ?? this.ipc,
+      db: options.db ?? this.options.databases.default,
+      logger: options.logger ?? this.logger,
+      now: options.now ?? this.options.now ?? Date.now,
+    })
   }
 
   /** Flushes every table on every connection; waits for locks; rejects with the first failure. */

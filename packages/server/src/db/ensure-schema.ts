@@ -1,3 +1,4 @@
+import { handoffSchemaObjects } from '@tidesync/write-buffer'
 import { sql } from 'drizzle-orm'
 import { type TidesyncTables, tidesyncTables } from '../schema/metadata.js'
 import type { TidesyncDb } from '../types.js'
@@ -66,23 +67,8 @@ export function schemaObjects(tables: TidesyncTables = tidesyncTables): SchemaOb
       name: `${p}state`,
       statement: `CREATE TABLE IF NOT EXISTS "${p}state" ("key" text PRIMARY KEY, "value" bigint NOT NULL)`,
     },
-    {
-      name: `${p}handoffs`,
-      statement: `CREATE TABLE IF NOT EXISTS "${p}handoffs" (
-      "receipt" text PRIMARY KEY,
-      "model" text NOT NULL,
-      "uid" text NOT NULL,
-      "deltas" jsonb NOT NULL,
-      "created_at" timestamp(3) with time zone NOT NULL DEFAULT now())`,
-    },
-    {
-      name: `${p}handoffs_record`,
-      statement: `CREATE INDEX IF NOT EXISTS "${p}handoffs_record" ON "${p}handoffs" ("model", "uid")`,
-    },
-    {
-      name: `${p}handoffs_created_at`,
-      statement: `CREATE INDEX IF NOT EXISTS "${p}handoffs_created_at" ON "${p}handoffs" ("created_at")`,
-    },
+    // The write buffer's hand-off table (its `deferred` API), under the server's prefix.
+    ...handoffSchemaObjects(`${p}handoffs`),
   ]
 }
 

@@ -1,3 +1,4 @@
+import { defineHandoffTable } from '@tidesync/write-buffer'
 import { bigint, index, jsonb, pgSequence, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
 
 /**
@@ -13,7 +14,8 @@ import { bigint, index, jsonb, pgSequence, pgTable, primaryKey, text, timestamp 
  * - `handoffs`: counter deltas of committed changes not yet handed to the write buffer (written
  *   in the change's transaction, deleted once the buffer has them), so that a server that dies
  *   between the commit and the hand-off loses nothing: another one hands them over again, at
- *   most once thanks to the buffer's receipts.
+ *   most once thanks to the buffer's receipts. Owned by the write buffer's `deferred` API
+ *   (`defineHandoffTable`); its `model` column holds the model name.
  */
 export function defineTidesyncTables(options: { prefix?: string } = {}) {
   const prefix = options.prefix ?? 'tidesync_'
@@ -62,21 +64,7 @@ export function defineTidesyncTables(options: { prefix?: string } = {}) {
     key: text('key').primaryKey(),
     value: bigint('value', { mode: 'number' }).notNull(),
   })
-  const handoffs = pgTable(
-    `${prefix}handoffs`,
-    {
-      /** The write buffer receipt prefix of this write (one receipt per column: `<receipt>/<column>`). */
-      receipt: text('receipt').primaryKey(),
-      model: text('model').notNull(),
-      uid: text('uid').notNull(),
-      deltas: jsonb('deltas').$type<Record<string, number>>().notNull(),
-      createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
-    },
-    (t) => [
-      index(`${prefix}handoffs_record`).on(t.model, t.uid),
-      index(`${prefix}handoffs_created_at`).on(t.createdAt),
-    ],
-  )
+  const handoffs = defineHandoffTable(`${prefix}handoffs`)
   return { prefix, revSeq, meta, changes, applied, state, handoffs }
 }
 

@@ -1,4 +1,5 @@
 import type { LiveChange } from '@tidesync/protocol'
+import type { StagedWrites } from '@tidesync/write-buffer'
 import type { Core } from '../core.js'
 import type { TidesyncTx } from '../db/types.js'
 import { wireChange } from '../model/record.js'
@@ -15,43 +16,41 @@ import type { StagedChange } from './staged-change.js'
  *
  * Deferred writes reach the buffer only after the commit: a change refused by scope or
  * `canWrite` is never staged, and a transaction that rolls back for any reason (a refusal, a
- * constraint, a failed COMMIT) hands nothing over. Inside the transaction, holding the records'
- * locks, their hand-off is marked in flight (`reserve`), so that the next writer of a record
- * and readers wait for it before reading the record's pending state: writes of one record reach
- * the buffer in the order they committed. A hand-off the buffer refuses is written to the table
- * directly (see `WriteBufferWrites.handOff`). Counter deltas are also recorded in the
- * transaction (`reserve`), so when the process dies between the commit and the hand-off they
- * are handed over later by another reader, writer or sweep, exactly once (buffer receipts);
- * the fields of a buffered update are then lost (at most once) and the marks expire.
+ * constraint, a failed COMMIT) hands nothing over: stage -> commit -> deliver (or abandon).
+ * Staging marks the records in flight inside the transaction, holding their locks, so that the
+ * next writer of a record and readers wait for the delivery before reading the record's pending
+ * state, and records the counter deltas owed in the transaction, so they are delivered exactly
+ * once even if the process dies after the commit (the write buffer's `deferred` API owns this
+ * invariant: see write-buffer `tables/deferred.ts`).
  */
 export async function commitChanges<T>(
   core: Core,
   work: (tx: TidesyncTx) => Promise<{ staged: StagedChange[]; result: T }>,
 ): Promise<{ result: T; changes: LiveChange[] }> {
-  let deferred: DeferredWrite[] = []
+  let deferred: StagedWrites | undefined
   let outcome: { staged: StagedChange[]; result: T }
   try {
     outcome = await core.db.transaction(async (tx) => {
       const out = await work(tx)
-      deferred = deferredWrites(out.staged)
+      const writes = deferredWrites(out.staged)
       // Before the revisions: their per-model lock is held until commit, keep it short.
-      if (deferred.length > 0) await core.pending.reserve(tx, deferred)
+      if (writes.length > 0) deferred = await core.pending.stage(tx, writes)
       await writeRevisions(core, tx, out.staged)
       return out
     })
   } catch (error) {
-    if (deferred.length > 0) {
+    if (deferred) {
       await core.pending
-        .release(deferred)
+        .abandon(deferred)
         .catch((e) => core.logger.error('could not release write buffer hand-off marks', e))
     }
     throw error
   }
   const { staged, result } = outcome
   let handOffError: unknown
-  if (deferred.length > 0) {
+  if (deferred) {
     try {
-      await core.pending.handOff(deferred)
+      await core.pending.deliver(deferred)
     } catch (error) {
       handOffError = error
     }

@@ -1,4 +1,5 @@
 import type { Json } from '@tidesync/ipc'
+import type { StagedWrites } from '@tidesync/write-buffer'
 import { eq, sql } from 'drizzle-orm'
 import type { TidesyncTx } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
@@ -32,10 +33,6 @@ export interface DeferredWrite {
   uid: string
   fields?: Record<string, unknown>
   deltas?: Record<string, number>
-  /** The record's hand-off mark, set by `reserve` (inside the transaction). */
-  token?: string
-  /** The receipt of its counter deltas (their `handoffs` row), set by `reserve`. */
-  receipt?: string
 }
 
 /**
@@ -45,13 +42,13 @@ export interface DeferredWrite {
  * - `DirectWrites` (no write buffer): `col = col + delta` and updates in the change's own
  *   transaction, so they commit together with the change id (exactly once).
  * - `WriteBufferWrites`: deltas and buffered updates are handed to `@tidesync/write-buffer`
- *   only once the change's transaction committed (see write-buffer-writes.ts), and reads
- *   overlay the pending state.
+ *   only once the change's transaction committed, exactly once (the buffer's `deferred` API,
+ *   see write-buffer `tables/deferred.ts`), and reads overlay the pending state.
  *
  * A write never reaches the buffer before every check of its change passed (scope before and
  * after, `canWrite`) and its transaction committed: `stageChange` only returns what to defer,
- * `commitChanges` reserves it inside the transaction (`reserve`), hands it over after the
- * commit (`handOff`) and drops it when the transaction rolls back (`release`).
+ * `commitChanges` stages it inside the transaction (`stage`), delivers it after the commit
+ * (`deliver`) and drops it when the transaction rolls back (`abandon`).
  *
  * Reading pending state may read the database (the buffer's `get()` does), so it is never done
  * inside a write transaction: with PGlite (one session) that would wait on itself forever.
@@ -83,18 +80,18 @@ export interface PendingWrites {
   ): Promise<Record<string, unknown> | null>
   /**
    * Inside the transaction, after every change of it was staged and checked, holding the
-   * records' locks: marks each record's hand-off as in flight, so writers and readers of it
-   * wait for the hand-off (or the rollback) before reading its pending state; records what
-   * the hand-off owes in `tx`, so that it survives a crash after the commit.
+   * records' locks: records what the writes owe in `tx` (so that it survives a crash after the
+   * commit) and marks each record in flight, so writers and readers of it wait for the
+   * delivery (or the rollback) before reading its pending state. Undefined: nothing deferred.
    */
-  reserve(tx: TidesyncTx, writes: DeferredWrite[]): Promise<void>
-  /** After the commit: hands the writes to the buffer, then settles their marks. */
-  handOff(writes: DeferredWrite[]): Promise<void>
-  /** After a rollback: settles the marks `reserve` set; nothing reaches the buffer. */
-  release(writes: DeferredWrite[]): Promise<void>
+  stage(tx: TidesyncTx, writes: DeferredWrite[]): Promise<StagedWrites | undefined>
+  /** After the commit: hands the staged writes to the buffer, then settles their marks. */
+  deliver(staged: StagedWrites | undefined): Promise<void>
+  /** After a rollback: settles the marks `stage` set; nothing reaches the buffer. */
+  abandon(staged: StagedWrites | undefined): Promise<void>
   /**
-   * Hands over again what stopped servers left owed, older than `minAgeMs` (see
-   * WriteBufferWrites). Returns how many writes it handed over.
+   * Hands over again what stopped servers left owed, older than `minAgeMs` (the buffer's
+   * `deferred.recover`). Returns how many writes it handed over.
    */
   recoverHandOffs(minAgeMs?: number): Promise<number>
   /** Called once a delete of the row committed. */
@@ -155,9 +152,11 @@ export class DirectWrites implements PendingWrites {
   }
 
   // Nothing is ever deferred: every write is in the change's transaction.
-  async reserve(): Promise<void> {}
-  async handOff(): Promise<void> {}
-  async release(): Promise<void> {}
+  async stage(): Promise<undefined> {
+    return undefined
+  }
+  async deliver(): Promise<void> {}
+  async abandon(): Promise<void> {}
   async recoverHandOffs(): Promise<number> {
     return 0
   }

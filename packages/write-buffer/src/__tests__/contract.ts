@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe } from 'vitest'
 import { coreContract } from './contract-core.js'
+import { deferredContract } from './contract-deferred.js'
 import { durabilityContract } from './contract-durability.js'
 import { flushContract } from './contract-flush.js'
 import { receiptContract } from './contract-receipts.js'
@@ -27,5 +28,6 @@ export function runWriteBufferContract(name: string, makeEnv: () => Promise<Writ
     flushContract(h)
     receiptContract(h)
     durabilityContract(h)
+    deferredContract(h)
   })
 }

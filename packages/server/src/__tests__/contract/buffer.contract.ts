@@ -1,7 +1,8 @@
 import { createIpc, type Ipc, IpcUnavailableError } from '@tidesync/ipc'
 import { redisUrl, requireServer, uniqueId } from '@tidesync/test-env'
-import { openWriteBuffer, type WriteBuffer } from '@tidesync/write-buffer'
+import { openWriteBuffer, type TableBuffer, type WriteBuffer } from '@tidesync/write-buffer'
 import { sql } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
 import { v7 as uuidv7 } from 'uuid'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { rowsOf } from '../../db/types.js'
@@ -9,7 +10,6 @@ import { channelFor } from '../../live/messages.js'
 import { noopLogger } from '../../logger.js'
 import type { Change, ChangeOutcome, RecordWithMeta } from '../../protocol.js'
 import type { Logger, ModelConfig } from '../../types.js'
-import type { WriteBufferLike } from '../../write/write-buffer-like.js'
 import { clientClock } from '../fixtures/clock.js'
 import { todos } from '../fixtures/schema.js'
 import type { ContractEnv, TestCtx } from './env.js'
@@ -22,6 +22,16 @@ const hasRedis = await requireServer('redis')
 
 const ALICE = { userId: 'alice' }
 const BOB = { userId: 'bob' }
+
+/**
+ * The real buffer with the faces of its tables replaced (what the server's deferred writes go
+ * through), to play a process that died or stalls at the hand-off.
+ */
+function withTables(real: WriteBuffer, face: (inner: TableBuffer<PgTable>) => object): WriteBuffer {
+  return Object.assign(Object.create(real) as WriteBuffer, {
+    table: (table: PgTable) => face(real.table(table)),
+  })
+}
 
 function statusOf(outcome: ChangeOutcome | undefined): string | undefined {
   return outcome?.status === 'rejected' ? outcome.error.code : outcome?.status
@@ -266,22 +276,16 @@ export function bufferContract(env: () => ContractEnv): void {
     it('a server that dies between the commit and the hand-off loses nothing: the next reader hands the delta over, once', async () => {
       const real = await openBuffer()
       // The dying server's buffer: its increments never arrive (the process is gone).
-      const dead: WriteBufferLike = {
-        table: (table) => {
-          const inner = real.table(table)
-          return {
-            where: (key) => ({
-              increment: () => new Promise<never>(() => {}),
-              update: () => new Promise<never>(() => {}),
-              get: (column: string) => inner.where(key as never).get(column as never),
-            }),
-            insert: () => new Promise<never>(() => {}),
-            redeliver: () => new Promise<never>(() => {}),
-            claimReceipts: () => new Promise<never>(() => {}),
-          }
-        },
-        flush: () => real.flush(),
-      }
+      const dead = withTables(real, (inner) => ({
+        where: (key: string) => ({
+          increment: () => new Promise<never>(() => {}),
+          update: () => new Promise<never>(() => {}),
+          get: (column: string) => inner.where(key as never).get(column as never),
+        }),
+        insert: () => new Promise<never>(() => {}),
+        redeliver: () => new Promise<never>(() => {}),
+        claimReceipts: () => new Promise<never>(() => {}),
+      }))
       const keyPrefix = `${uniqueId('ts')}:`
       const dying = env().create({ writeBuffer: dead, keyPrefix })
       const other = env().create({ writeBuffer: real, keyPrefix })
@@ -356,32 +360,26 @@ export function bufferContract(env: () => ContractEnv): void {
       let reachedGate: () => void = () => {}
       const atGate = new Promise<void>((resolve) => (reachedGate = resolve))
       // The real buffer, with the hand-over of an increment held at a gate.
-      const gated: WriteBufferLike = {
-        table: (table) => {
-          const inner = real.table(table)
+      const gated = withTables(real, (inner) => ({
+        where: (key: string) => {
+          const row = inner.where(key as never)
           return {
-            where: (key) => {
-              const row = inner.where(key as never)
-              return {
-                increment: async (column: string, n?: number, options?: { receipt?: string }) => {
-                  if (gate) {
-                    reachedGate()
-                    await gate
-                  }
-                  return row.increment(column as never, n, options)
-                },
-                update: (fields: Record<string, unknown>) => row.update(fields as never),
-                get: (column: string) => row.get(column as never),
+            increment: async (column: string, n?: number, options?: { receipt?: string }) => {
+              if (gate) {
+                reachedGate()
+                await gate
               }
+              return row.increment(column as never, n, options)
             },
-            insert: (row) => inner.insert(row as never),
-            flush: () => inner.flush(),
-            redeliver: (items) => inner.redeliver(items as never),
-            claimReceipts: (tx, receipts) => inner.claimReceipts(tx, receipts),
+            update: (fields: Record<string, unknown>) => row.update(fields as never),
+            get: (column: string) => row.get(column as never),
           }
         },
-        flush: () => real.flush(),
-      }
+        insert: (row: Record<string, unknown>) => inner.insert(row as never),
+        flush: () => inner.flush(),
+        redeliver: (items: never[]) => inner.redeliver(items),
+        claimReceipts: (tx: unknown, receipts: string[]) => inner.claimReceipts(tx, receipts),
+      }))
       const t = env().create({ writeBuffer: gated, keyPrefix: `${uniqueId('ts')}:` })
       const uid = uuidv7()
       await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
