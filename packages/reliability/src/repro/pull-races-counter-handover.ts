@@ -28,8 +28,8 @@
  */
 import { PGlite } from '@electric-sql/pglite'
 import { createIpc } from '@tidesync/ipc'
-import { createTidesync, ensureSchema, noopLogger, type WriteBufferLike } from '@tidesync/server'
-import { createWriteBuffer } from '@tidesync/write-buffer'
+import { createTidesync, ensureSchema, noopLogger } from '@tidesync/server'
+import { createWriteBuffer, type WriteBuffer } from '@tidesync/write-buffer'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pglite'
 import { ITEMS_DDL, items } from '../harness/schema.js'
@@ -54,11 +54,13 @@ let open: () => void = () => {}
 let gate: Promise<void> | null = null
 let reachedGate: () => void = () => {}
 const atGate = new Promise<void>((resolve) => (reachedGate = resolve))
-const gated: WriteBufferLike = {
-  table: (table) => {
+// The real buffer with the hand-over of an increment held at a gate (its tables' faces
+// replaced; everything else, the deferred delivery included, is the real buffer's).
+const gated: WriteBuffer = Object.assign(Object.create(buffer) as WriteBuffer, {
+  table: (table: Parameters<WriteBuffer['table']>[0]) => {
     const real = buffer.table(table)
     return {
-      where: (key) => {
+      where: (key: unknown) => {
         const row = real.where(key as never)
         return {
           increment: async (column: string, n?: number, options?: { receipt?: string }) => {
@@ -72,14 +74,13 @@ const gated: WriteBufferLike = {
           get: (column: string) => row.get(column as never),
         }
       },
-      insert: (row) => real.insert(row as never),
+      insert: (row: Record<string, unknown>) => real.insert(row as never),
       flush: () => real.flush(),
-      redeliver: (items) => real.redeliver(items as never),
-      claimReceipts: (tx, receipts) => real.claimReceipts(tx, receipts),
+      redeliver: (items: never[]) => real.redeliver(items),
+      claimReceipts: (tx: unknown, receipts: string[]) => real.claimReceipts(tx as never, receipts),
     }
   },
-  flush: () => buffer.flush(),
-}
+})
 const tidesync = createTidesync({
   db,
   ipc,
