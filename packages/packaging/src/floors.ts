@@ -125,7 +125,7 @@ export const PACKAGE_FLOORS: readonly PackageFloors[] = [
       { name: 'handlers', members: ['handlers/'] },
       {
         name: 'service and socket',
-        members: ['socket/', 'auth/', 'options.ts', 'tidesync.ts', 'sync-server.ts', 'index.ts'],
+        members: ['socket/', 'auth/', 'options.ts', 'capture-statements.ts', 'tidesync.ts', 'sync-server.ts', 'index.ts'],
       },
     ],
   },

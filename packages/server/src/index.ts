@@ -1,4 +1,5 @@
 export { UnauthorizedError } from './auth/authenticate.js'
+export { captureStatements } from './capture-statements.js'
 export { ensureSchema, schemaStatements } from './db/ensure-schema.js'
 export {
   TidesyncConfigError,
@@ -7,6 +8,7 @@ export {
   TidesyncValidationError,
 } from './errors.js'
 export type { ModelService } from './handlers/service.js'
+export type { CaptureReaderOptions } from './live/capture-reader.js'
 export { defaultLogger, noopLogger } from './logger.js'
 export type { TidesyncOptions } from './options.js'
 export type * from './protocol.js'

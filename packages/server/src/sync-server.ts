@@ -4,6 +4,7 @@ import { authMiddleware, socketContext } from './auth/authenticate.js'
 import { toTidesyncError } from './db/map-error.js'
 import { TidesyncValidationError } from './errors.js'
 import { socketSubscriptions } from './handlers/subscribe.js'
+import { CaptureReader, type CaptureReaderOptions } from './live/capture-reader.js'
 import { startFanout } from './live/fanout.js'
 import { SubscriptionRegistry } from './live/subscriptions.js'
 import type { TidesyncOptions } from './options.js'
@@ -41,6 +42,15 @@ export interface InstallOptions<TCtx> extends TidesyncOptions<TCtx>, RequestLimi
    * @default { maxViolations: 20, windowMs: 10000 }
    */
   violations?: ViolationPolicyOptions | false
+  /**
+   * Change capture: every committed write to a model's table, whoever makes it (psql, a
+   * migration, another service), is logged and reaches the clients, live and by pull.
+   * `installTidesync` sets the triggers up (`setupCapture`) and one server at a time reads and
+   * publishes what they captured. `false`: neither (writes outside tidesync's services are then
+   * not seen until the record's next write through tidesync).
+   * @default true
+   */
+  capture?: boolean | CaptureReaderOptions
 }
 
 export interface TidesyncServer<TCtx = AuthContext> extends Tidesync<TCtx> {
@@ -85,6 +95,12 @@ export async function installTidesync<TCtx = AuthContext>(
       `maxMessageBytes (${core.limits.maxMessageBytes}) >= socket.io maxHttpBufferSize (${socketLimit}): oversize messages will drop the connection instead of getting a PAYLOAD_TOO_LARGE answer`,
     )
   }
+  const capture =
+    options.capture === false
+      ? null
+      : new CaptureReader(core as never, options.capture === true ? {} : options.capture)
+  // Before anything starts: a table that does not match its model fails here, naming the column.
+  if (capture) await tidesync.setupCapture()
   const registry = new SubscriptionRegistry()
   const stopFanout = await startFanout(
     core.ipc,
@@ -197,6 +213,7 @@ export async function installTidesync<TCtx = AuthContext>(
       core.logger.warn('could not hand over owed counter writes at start-up (retried later)', error),
     )
   nsp.on('connection', onConnection)
+  await capture?.start()
 
   return {
     ...tidesync,
@@ -210,6 +227,7 @@ export async function installTidesync<TCtx = AuthContext>(
       if (closed) return
       closed = true
       nsp.off('connection', onConnection)
+      await capture?.stop()
       await stopFanout()
     },
   }

@@ -10,6 +10,7 @@ import {
 import { guardPgPool } from '@tidesync/write-buffer'
 import { lt, sql } from 'drizzle-orm'
 import type { Core } from './core.js'
+import { setupCapture } from './db/capture/install-capture.js'
 import { toTidesyncError } from './db/map-error.js'
 import { rowsOf } from './db/types.js'
 import { TidesyncValidationError } from './errors.js'
@@ -60,6 +61,13 @@ export interface Tidesync<TCtx = AuthContext> {
    * readers wait for owed deltas). Returns how many it handed over.
    */
   recoverHandOffs(options?: { minAgeMs?: number }): Promise<number>
+  /**
+   * Sets change capture up for the configured models (see the README, "Change capture"):
+   * triggers that log every committed write to their tables, whoever makes it. Idempotent and
+   * cheap when in place; safe with several servers at once. Throws `TidesyncConfigError` when a
+   * table is missing a column of its model. `installTidesync` calls it (unless `capture: false`).
+   */
+  setupCapture(): Promise<void>
   /** @internal */
   readonly core: Core<TCtx>
 }
@@ -159,6 +167,7 @@ export function createTidesync<TCtx = AuthContext>(
     pull: (request, ctx) => deltaPull(core, request, ctx),
     push: (request, ctx) => push(core, request, ctx),
     recoverHandOffs: (options) => pending.recoverHandOffs(options?.minAgeMs),
+    setupCapture: () => setupCapture(core, core.models.values() as Iterable<ResolvedModel<unknown>>),
 
     async handle(event, payload, ctx) {
       try {

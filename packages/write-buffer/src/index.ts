@@ -1,3 +1,4 @@
+export { CAPTURE_SETTING, FLUSH_CAPTURE_MODE } from './db/capture-tag.js'
 export { guardPgPool } from './db/guard-pg-pool.js'
 export type { WriteBufferErrorCode } from './errors.js'
 export { WriteBufferError } from './errors.js'

@@ -103,7 +103,8 @@ describe.runIf(hasRedis && hasPostgres)('two server processes sharing Redis and 
     database = await createTestDatabase('tidesync_multi')
     pool = new pg.Pool({ connectionString: database.url, max: 2 })
     db = drizzle(pool) as unknown as TidesyncDb
-    // The metadata tables are created by the two servers, both at once (ensureSchema).
+    // The metadata tables (ensureSchema) and change capture (installTidesync) are set up by the
+    // two servers, both at once.
     await db.execute(sql.raw(todosDdl))
     ipc = await createIpc({ driver: 'redis', url: redisUrl, keyPrefix })
     const env = { DATABASE_URL: database.url, REDIS_URL: redisUrl, KEY_PREFIX: keyPrefix, HOLD_MS: '30' }
@@ -111,7 +112,8 @@ describe.runIf(hasRedis && hasPostgres)('two server processes sharing Redis and 
     const tables = await db.execute(
       sql`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'tidesync_%'`,
     )
-    expect((tables as unknown as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(5)
+    // Five metadata tables, and change capture's two staging tables (installTidesync sets it up).
+    expect((tables as unknown as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(7)
   }, 120_000)
 
   afterAll(async () => {

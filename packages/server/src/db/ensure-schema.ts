@@ -41,6 +41,7 @@ export function schemaObjects(tables: TidesyncTables = tidesyncTables): SchemaOb
       "uid" text NOT NULL,
       "op" text NOT NULL,
       "before" jsonb,
+      "captured" boolean NOT NULL DEFAULT false,
       "committed_at" timestamp(3) with time zone NOT NULL DEFAULT now())`,
     },
     {
@@ -50,6 +51,14 @@ export function schemaObjects(tables: TidesyncTables = tidesyncTables): SchemaOb
     {
       name: `${p}changes_committed_at`,
       statement: `CREATE INDEX IF NOT EXISTS "${p}changes_committed_at" ON "${p}changes" ("committed_at")`,
+    },
+    {
+      // Installs older than change capture lack the column: the index stands for both.
+      name: `${p}changes_captured`,
+      statement: `DO $tidesync$ BEGIN
+      ALTER TABLE "${p}changes" ADD COLUMN IF NOT EXISTS "captured" boolean NOT NULL DEFAULT false;
+      CREATE INDEX IF NOT EXISTS "${p}changes_captured" ON "${p}changes" ("model", "rev") WHERE "captured";
+      END $tidesync$`,
     },
     {
       name: `${p}applied`,

@@ -1,5 +1,16 @@
 import { defineHandoffTable } from '@tidesync/write-buffer'
-import { bigint, index, jsonb, pgSequence, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core'
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  boolean,
+  index,
+  jsonb,
+  pgSequence,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core'
 
 /**
  * The tables tidesync keeps beside the models. Put them in your drizzle schema (drizzle-kit
@@ -44,11 +55,14 @@ export function defineTidesyncTables(options: { prefix?: string } = {}) {
       op: text('op', { enum: ['upsert', 'delete'] }).notNull(),
       /** The row before the change (`to_jsonb`, database column names); null when it did not exist. */
       before: jsonb('before'),
+      /** Written by change capture (a write made outside tidesync's services): the capture reader publishes it. */
+      captured: boolean('captured').notNull().default(false),
       committedAt: timestamp('committed_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     },
     (t) => [
       index(`${prefix}changes_model_rev`).on(t.model, t.rev),
       index(`${prefix}changes_committed_at`).on(t.committedAt),
+      index(`${prefix}changes_captured`).on(t.model, t.rev).where(sql`${t.captured}`),
     ],
   )
   const applied = pgTable(

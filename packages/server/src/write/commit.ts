@@ -1,6 +1,8 @@
 import type { LiveChange } from '@tidesync/protocol'
 import type { StagedWrites } from '@tidesync/write-buffer'
+import { sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
+import { CAPTURE_OFF_STATEMENT } from '../db/capture/capture-sql.js'
 import type { TidesyncTx } from '../db/types.js'
 import { wireChange } from '../model/record.js'
 import type { DeferredWrite } from './pending-writes.js'
@@ -31,6 +33,8 @@ export async function commitChanges<T>(
   let outcome: { staged: StagedChange[]; result: T }
   try {
     outcome = await core.db.transaction(async (tx) => {
+      // This transaction logs its changes itself (with the writers' clocks): capture skips it.
+      await tx.execute(sql.raw(CAPTURE_OFF_STATEMENT))
       const out = await work(tx)
       const writes = deferredWrites(out.staged)
       // Before the revisions: their per-model lock is held until commit, keep it short.

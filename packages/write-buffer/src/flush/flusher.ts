@@ -1,4 +1,5 @@
 import { type IpcEntry, IpcError, type Json } from '@tidesync/ipc'
+import { tagFlushTransaction } from '../db/capture-tag.js'
 import { WriteBufferError } from '../errors.js'
 import {
   ALL_KINDS,
@@ -124,6 +125,7 @@ async function flushLocked(ctx: FlushContext, meta: TableMeta, db: Executor): Pr
   let odd = false
   try {
     await db.transaction(async (tx) => {
+      await tx.execute(tagFlushTransaction)
       await recordBatches(tx, table, ids, counter)
       const fresh = await claimReceipts(tx, table, plan.receipts, counter)
       const inserted = await insertRows(tx, meta, plan.inserts, counter)

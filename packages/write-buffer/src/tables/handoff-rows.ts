@@ -1,5 +1,6 @@
 import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
+import { tagFlushTransaction } from '../db/capture-tag.js'
 import { TableMeta } from '../store/table-meta.js'
 import type { AnyPgDatabase, Logger } from '../types.js'
 import { defineHandoffTable, type HandoffTable } from './handoff-table.js'
@@ -113,6 +114,7 @@ export class HandoffRows {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.db.transaction(async (tx) => {
+          await tx.execute(tagFlushTransaction)
           const set: Record<string, unknown> = { ...(fields ?? {}) }
           if (write.receipt && columns.length > 0) {
             const fresh = await this.buffer.table(table).claimReceipts(

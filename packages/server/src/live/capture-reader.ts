@@ -1,0 +1,236 @@
+import type { LiveChange } from '@tidesync/protocol'
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import type { Core } from '../core.js'
+import { captureNames } from '../db/capture/capture-sql.js'
+import { modelJoin } from '../db/sql.js'
+import { rowsOf } from '../db/types.js'
+import { type MetaRow, metaToWire, rowToWire } from '../model/record.js'
+import type { ResolvedModel } from '../model/resolve-models.js'
+import { listenForCommits, type StopListening } from './commit-listener.js'
+
+/** Options of the capture reader (`installTidesync({ capture })`). */
+export interface CaptureReaderOptions {
+  /**
+   * How long one server holds the reader's IPC lock without renewing it: when the reader dies,
+   * another server takes over within this time (and publishes what it missed).
+   * @default 10
+   */
+  leaseSeconds?: number
+  /**
+   * A safety net: the reader also looks at the change log this often, should a notification
+   * be lost (a dropped LISTEN connection). Commits are learnt of by LISTEN/NOTIFY, not by this.
+   * @default 2000
+   */
+  pollMs?: number
+  /** Most captured changes read and published per model per round. @default 500 */
+  pageSize?: number
+}
+
+/** State key of how far the reader published a model's captured changes. */
+const cursorKey = (model: string) => `captured:${model}`
+
+/**
+ * Publishes the changes that capture logged (writes made outside tidesync's services) to every
+ * server's live subscriptions, the way tidesync's own writes are published at their commit.
+ *
+ * One server reads at a time: the one holding the IPC lock `<keyPrefix>capture-reader`
+ * (renewed every lease/3; another server takes it when it expires). The reader learns of
+ * commits by LISTEN/NOTIFY (PostgreSQL and PGlite), reads each notified model's captured
+ * entries past its cursor (stored in `tidesync_state`, so a new reader, or a restarted one,
+ * starts where the last one stopped: nothing written while no reader ran is skipped), and
+ * publishes each record once per round in its current state. Safe to read by revision:
+ * capture takes the model's revision lock at commit, so revisions of a model become visible in
+ * order. Published at least once: a reader that dies between publishing and storing its cursor
+ * publishes that round again (clients keep the newest revision of a record).
+ */
+export class CaptureReader {
+  private readonly lockKey: string
+  private readonly leaseSeconds: number
+  private readonly pollMs: number
+  private readonly pageSize: number
+  private leading = false
+  private stopped = false
+  private renewTimer: NodeJS.Timeout | undefined
+  private pollTimer: NodeJS.Timeout | undefined
+  private stopListening: StopListening | undefined
+  private draining: Promise<void> | undefined
+  private dirty = new Set<string>()
+
+  constructor(
+    private readonly core: Core,
+    options: CaptureReaderOptions = {},
+  ) {
+    this.lockKey = `${core.keyPrefix}capture-reader`
+    this.leaseSeconds = options.leaseSeconds ?? 10
+    this.pollMs = options.pollMs ?? 2000
+    this.pageSize = options.pageSize ?? 500
+    if (!(this.leaseSeconds > 0)) throw new RangeError('capture.leaseSeconds must be > 0')
+  }
+
+  /** Whether this server is the reader now. */
+  get isReader(): boolean {
+    return this.leading
+  }
+
+  /** Starts competing for the reader's lock (and reading when it holds it). */
+  async start(): Promise<void> {
+    await this.campaign()
+    this.renewTimer = setInterval(() => void this.campaign(), (this.leaseSeconds * 1000) / 3)
+    this.renewTimer.unref?.()
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.renewTimer)
+    await this.resign()
+    await this.draining
+    if (this.leading) await this.core.ipc.unlock(this.lockKey).catch(() => false)
+    this.leading = false
+  }
+
+  /** Takes or renews the lock; starts or stops reading accordingly. */
+  private async campaign(): Promise<void> {
+    if (this.stopped) return
+    let holds: boolean
+    try {
+      holds = this.leading
+        ? await this.core.ipc.extendLock(this.lockKey, this.leaseSeconds)
+        : await this.core.ipc.lock(this.lockKey, this.leaseSeconds)
+    } catch (error) {
+      this.core.logger.warn('capture reader: the IPC lock could not be taken or renewed', error)
+      holds = false
+    }
+    if (this.stopped) {
+      if (holds) await this.core.ipc.unlock(this.lockKey).catch(() => false)
+      return
+    }
+    if (holds && !this.leading) await this.lead()
+    else if (!holds && this.leading) await this.resign()
+  }
+
+  private async lead(): Promise<void> {
+    this.leading = true
+    this.core.logger.debug?.('capture reader: this server reads captured changes now')
+    try {
+      this.stopListening = await listenForCommits(
+        this.core.db,
+        captureNames(this.core.tables).channel,
+        (models) => this.notify(models),
+        () => this.notify([...this.core.models.keys()]),
+        this.core.logger,
+      )
+    } catch (error) {
+      this.core.logger.warn('capture reader: LISTEN failed; reading by polling only', error)
+    }
+    this.pollTimer = setInterval(() => this.notify([...this.core.models.keys()]), this.pollMs)
+    this.pollTimer.unref?.()
+    // Whatever was captured while no server read (or since this one's last round).
+    this.notify([...this.core.models.keys()])
+  }
+
+  private async resign(): Promise<void> {
+    if (!this.leading) return
+    this.leading = false
+    clearInterval(this.pollTimer)
+    const stop = this.stopListening
+    this.stopListening = undefined
+    await stop?.().catch(() => undefined)
+  }
+
+  /** Marks models to read and starts a round unless one runs (which then runs again). */
+  private notify(models: Iterable<string>): void {
+    for (const model of models) if (this.core.models.has(model)) this.dirty.add(model)
+    if (this.draining || this.dirty.size === 0 || !this.leading) return
+    this.draining = this.drain().finally(() => {
+      this.draining = undefined
+      if (this.dirty.size > 0 && this.leading && !this.stopped) this.notify([])
+    })
+  }
+
+  /** Reads and publishes every dirty model until each is read to its end. */
+  async drain(): Promise<void> {
+    while (this.dirty.size > 0 && this.leading) {
+      const model = this.dirty.values().next().value as string
+      this.dirty.delete(model)
+      try {
+        const more = await this.readModel(this.core.models.get(model)!)
+        if (more) this.dirty.add(model)
+      } catch (error) {
+        this.core.logger.warn(`capture reader: reading captured ${model} changes failed (retried)`, error)
+        return
+      }
+    }
+  }
+
+  /** One page of a model's captured changes: published, then the cursor moved past them. */
+  private async readModel(model: ResolvedModel<unknown>): Promise<boolean> {
+    const { db, tables } = this.core
+    const { changes, state, meta } = tables
+    const [stored] = await db
+      .select({ value: state.value })
+      .from(state)
+      .where(eq(state.key, cursorKey(model.name)))
+    const cursor = Number(stored?.value ?? 0)
+    // Each logged change with the row before it, decoded as drizzle decodes the table's rows.
+    const raw = rowsOf<Record<string, unknown>>(
+      await db.execute(sql`
+        SELECT c.rev AS "__rev", c.uid AS "__uid", c.before IS NULL AS "__none", b.*
+        FROM ${changes} c
+        LEFT JOIN LATERAL jsonb_populate_record(NULL::${model.table}, c.before) b ON c.before IS NOT NULL
+        WHERE c.model = ${model.name} AND c.captured AND c.rev > ${cursor}
+        ORDER BY c.rev LIMIT ${this.pageSize + 1}`),
+    )
+    const entries = raw.map((r) => ({
+      rev: Number(r.__rev),
+      uid: String(r.__uid),
+      before: r.__none === true || r.__none === 't' ? null : decodeRow(model, r),
+    }))
+    if (entries.length === 0) return false
+    const page = entries.slice(0, this.pageSize)
+    // Per record: its state before the first change of the page, and its state now.
+    const firstBefore = new Map<string, Record<string, unknown> | null>()
+    for (const e of page) if (!firstBefore.has(e.uid)) firstBefore.set(e.uid, e.before)
+    const current = (await db
+      .select({ meta, row: model.table })
+      .from(meta)
+      .leftJoin(model.table, modelJoin(tables, model))
+      .where(and(eq(meta.model, model.name), inArray(meta.uid, [...firstBefore.keys()])))) as Array<{
+      meta: MetaRow
+      row: Record<string, unknown> | null
+    }>
+    const live = current.filter((c) => c.row !== null && !c.meta.deletedAt).map((c) => c.row!)
+    await this.core.pending.overlay(model, live)
+    const published: LiveChange[] = current.map(({ meta: m, row }) => {
+      const before = firstBefore.get(m.uid) ?? null
+      const gone = m.deletedAt !== null || row === null
+      return {
+        uid: m.uid,
+        op: gone ? 'delete' : 'upsert',
+        before: before ? rowToWire(model, before) : null,
+        after: gone ? null : rowToWire(model, row),
+        meta: metaToWire(m),
+      }
+    })
+    if (published.length > 0) await this.core.publish(model.name, published)
+    const last = page[page.length - 1]!.rev
+    await db
+      .insert(state)
+      .values({ key: cursorKey(model.name), value: last })
+      .onConflictDoUpdate({
+        target: state.key,
+        set: { value: sql`greatest(${state.value}, excluded.value)` },
+      })
+    return entries.length > this.pageSize
+  }
+}
+
+/** A raw row (database column names, driver values) as drizzle would return it. */
+function decodeRow(model: ResolvedModel<unknown>, raw: Record<string, unknown>): Record<string, unknown> {
+  const row: Record<string, unknown> = {}
+  for (const [key, column] of model.columns) {
+    const value = raw[column.name]
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
+  }
+  return row
+}
