@@ -28,11 +28,27 @@ const DEMO_DDL = [
   'CREATE INDEX IF NOT EXISTS activity_at ON activity (at DESC)',
 ]
 
+/** What one plain SQL statement answered. */
+export interface SqlResult {
+  /** The rows it returned (a SELECT, or an INSERT/UPDATE/DELETE with RETURNING), by column name. */
+  rows: Record<string, unknown>[]
+  /** How many rows it inserted, updated or deleted; for a SELECT, how many it returned. */
+  rowCount: number
+}
+
 export interface DemoDatabase {
   kind: 'pglite' | 'postgres'
   db: TidesyncDb
   /** Where it lives, for the start-up message (the password of a URL is hidden). */
   location: string
+  /**
+   * Runs one SQL statement as it is, in a transaction of its own, straight on the database: the
+   * way another program (psql, a cron job, a migration) writes, not through tidesync's services.
+   * Behind the demo's `POST /demo/sql`. A string with several statements is refused by the
+   * database; a `BEGIN`, `COMMIT` or `ROLLBACK` in it cannot leave a transaction open.
+   * Database errors are thrown as they are (with their SQLSTATE `code`).
+   */
+  runSql(statement: string): Promise<SqlResult>
   close(): Promise<void>
 }
 
@@ -54,6 +70,24 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<DemoDa
       kind: 'postgres',
       db: drizzleNodePg(pool) as unknown as TidesyncDb,
       location: url.toString(),
+      runSql: async (statement) => {
+        const client = await pool.connect()
+        let broken: Error | undefined
+        try {
+          await client.query('BEGIN')
+          // The extended protocol, as PGlite's `query` uses: one statement per string.
+          const result = await client.query({ text: statement, queryMode: 'extended' } as pg.QueryConfig)
+          await client.query('COMMIT')
+          return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length }
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollbackError: Error) => {
+            broken = rollbackError
+          })
+          throw error
+        } finally {
+          client.release(broken)
+        }
+      },
       close: () => pool.end(),
     }
   } else {
@@ -64,6 +98,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<DemoDa
       kind: 'pglite',
       db: drizzlePglite(client) as unknown as TidesyncDb,
       location: inMemory ? 'PGlite in memory' : `PGlite in ${options.dataDir}`,
+      // PGlite has one connection, shared with the demo: the transaction keeps a stray `BEGIN`
+      // from leaving it inside a transaction that every later write would join.
+      runSql: (statement) =>
+        client.transaction(async (tx) => {
+          const result = await tx.query<Record<string, unknown>>(statement)
+          return { rows: result.rows, rowCount: result.affectedRows || result.rows.length }
+        }),
       close: () => client.close(),
     }
   }

@@ -17,6 +17,7 @@ import { activity, counters, notes } from '../shared/schema.js'
 import { ActivityLog } from './activity.js'
 import { type DemoDatabase, openDatabase } from './database.js'
 import { Presence } from './presence.js'
+import { withSqlRoute } from './sql-route.js'
 import { staticFiles } from './static-files.js'
 
 /** What `authenticate` makes of a window's handshake: the person's display name. */
@@ -55,6 +56,13 @@ export interface DemoServerOptions {
   logger?: Logger
   /** Log every socket request with its answer time, at `info` (`DEMO_TRACE=1`). @default false */
   trace?: boolean
+  /**
+   * Serve `POST /demo/sql`: one plain SQL statement on the demo's database, from this machine
+   * only, for `npm run demo:sql` (server/sql-route.ts). A demo tool, never for a production
+   * server; `DEMO_SQL=0` turns it off.
+   * @default true
+   */
+  sqlRoute?: boolean
 }
 
 export interface DemoServer {
@@ -88,8 +96,9 @@ export const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist', import.meta.u
 
 /**
  * Starts the demo: PGlite or PostgreSQL, the memory or Redis IPC driver, the write buffer,
- * tidesync on a socket.io server, presence and the activity feed, and the built app, all on
- * one port. Everything is closed again by `close()`, also when start-up fails half-way.
+ * tidesync on a socket.io server, presence and the activity feed, the built app and the
+ * local-only SQL route (`sqlRoute`), all on one port. Everything is closed again by `close()`,
+ * also when start-up fails half-way.
  */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const serverId = options.serverId ?? randomBytes(2).toString('hex')
@@ -130,7 +139,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     cleanup.push(() => writeBuffer.close())
     await writeBuffer.ready
 
-    const http: HttpServer = createServer(staticFiles(options.staticDir ?? DEFAULT_STATIC_DIR))
+    const serveApp = staticFiles(options.staticDir ?? DEFAULT_STATIC_DIR)
+    const http: HttpServer = createServer(
+      options.sqlRoute === false ? serveApp : withSqlRoute(database, log, serveApp),
+    )
     const io = new Server<DemoClientEvents, DemoServerEvents>(http, {
       // A full reconcile of 10,000 local records is a message of about 1.5 MB.
       maxHttpBufferSize: 16e6,

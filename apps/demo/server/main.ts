@@ -5,19 +5,20 @@
  * Environment (README.md has the table): PORT (0 = a free port; default 3000), HOST, DATABASE_URL
  * (PostgreSQL instead of PGlite), REDIS_URL (Redis instead of the memory driver), REDIS_PREFIX,
  * DEMO_DATA_DIR, DEMO_STATIC_DIR, SERVER_NAME, DEMO_TRACE=1 (print every request), DEMO_SEED=N
- * (N sample notes in an empty database, to watch a long initial sync).
+ * (N sample notes in an empty database, to watch a long initial sync), DEMO_SQL=0 (no
+ * `POST /demo/sql`, the local-only route behind `npm run demo:sql`).
  */
 import { type DemoServer, startDemoServer } from './demo-server.js'
+import { DEFAULT_PORT, parsePort } from './env.js'
 import { seedNotes } from './seed.js'
 
 function portFrom(value: string | undefined): number {
-  if (value === undefined || value === '') return 3000
-  const port = Number(value)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`PORT must be a number from 0 to 65535, not ${JSON.stringify(value)}`)
+  try {
+    return parsePort(value)
+  } catch (error) {
+    console.error((error as Error).message)
     process.exit(1)
   }
-  return port
 }
 
 const env = process.env
@@ -39,11 +40,15 @@ try {
     staticDir: env.DEMO_STATIC_DIR || undefined,
     serverId: env.SERVER_NAME || undefined,
     trace: Boolean(env.DEMO_TRACE),
+    sqlRoute: env.DEMO_SQL !== '0',
   })
 } catch (error) {
   const code = (error as NodeJS.ErrnoException).code
-  if (code === 'EADDRINUSE') console.error(`Port ${env.PORT ?? 3000} is in use: try PORT=0 for a free one.`)
-  else console.error('The demo server could not start:', error)
+  if (code === 'EADDRINUSE') {
+    console.error(`Port ${env.PORT || DEFAULT_PORT} is in use: try PORT=0 for a free one.`)
+  } else {
+    console.error('The demo server could not start:', error)
+  }
   process.exit(1)
 }
 
@@ -61,6 +66,12 @@ console.log(`tidesync demo (server ${server.serverId}) is running at ${server.ur
 console.log(
   `  database: ${server.database.location}; coordinator: ${server.ipc.driver === 'redis' ? `Redis at ${env.REDIS_URL}` : 'memory (this process)'}`,
 )
+if (env.DEMO_SQL !== '0') {
+  const port = server.port === DEFAULT_PORT ? '' : `PORT=${server.port} `
+  console.log(
+    `  change notes with plain SQL from another terminal: ${port}npm run demo:sql -- "UPDATE notes SET title = 'from SQL' WHERE ..."`,
+  )
+}
 console.log('  open the URL in two windows, then press Ctrl+C to stop')
 
 let stopping = false

@@ -3,11 +3,11 @@ import { sql } from 'drizzle-orm'
 import { notes } from '../shared/schema.js'
 
 /**
- * Inserts `count` sample notes straight into an empty notes table, as data that existed before
- * anyone synced: tidesync serves such rows in a client's initial load (they have no entries in
- * its change log, so only an empty database is seeded: a window that synced before would not
- * learn about them from a delta pull). One statement, so 10,000 notes take a moment; a fresh
- * browser window then shows the initial-sync progress bar. Returns false when notes existed.
+ * Inserts `count` sample notes into an empty notes table with plain SQL, as another program
+ * would: change capture logs them like any write, so open windows get them live and a fresh
+ * window in its initial load. Only an empty table is seeded, so a restart does not add more.
+ * One statement, so 10,000 notes take a moment; a fresh browser window then shows the
+ * initial-sync progress bar. Returns false when notes existed.
  */
 export async function seedNotes(db: TidesyncDb, count: number): Promise<boolean> {
   if ((await db.select({ uid: notes.uid }).from(notes).limit(1)).length > 0) return false

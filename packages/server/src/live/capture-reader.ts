@@ -55,6 +55,8 @@ export class CaptureReader {
   private stopListening: StopListening | undefined
   private draining: Promise<void> | undefined
   private dirty = new Set<string>()
+  /** Cursors read while this server is the reader (only the reader moves them). */
+  private readonly cursors = new Map<string, number>()
 
   constructor(
     private readonly core: Core,
@@ -111,6 +113,8 @@ export class CaptureReader {
 
   private async lead(): Promise<void> {
     this.leading = true
+    // Another reader may have moved the cursors since this server last read.
+    this.cursors.clear()
     this.core.logger.debug?.('capture reader: this server reads captured changes now')
     try {
       this.stopListening = await listenForCommits(
@@ -163,15 +167,20 @@ export class CaptureReader {
     }
   }
 
+  private async storedCursor(model: string): Promise<number> {
+    const { state } = this.core.tables
+    const [stored] = await this.core.db
+      .select({ value: state.value })
+      .from(state)
+      .where(eq(state.key, cursorKey(model)))
+    return Number(stored?.value ?? 0)
+  }
+
   /** One page of a model's captured changes: published, then the cursor moved past them. */
   private async readModel(model: ResolvedModel<unknown>): Promise<boolean> {
     const { db, tables } = this.core
     const { changes, state, meta } = tables
-    const [stored] = await db
-      .select({ value: state.value })
-      .from(state)
-      .where(eq(state.key, cursorKey(model.name)))
-    const cursor = Number(stored?.value ?? 0)
+    const cursor = this.cursors.get(model.name) ?? (await this.storedCursor(model.name))
     // Each logged change with the row before it, decoded as drizzle decodes the table's rows.
     const raw = rowsOf<Record<string, unknown>>(
       await db.execute(sql`

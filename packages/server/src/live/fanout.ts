@@ -1,5 +1,5 @@
 import type { Ipc, Unsubscribe } from '@tidesync/ipc'
-import { type HybridClock, isLiveMessage, type Logger } from '@tidesync/protocol'
+import { type HybridClock, isLiveMessage, type LiveChange, type Logger } from '@tidesync/protocol'
 import { channelFor } from './messages.js'
 import { pushFor, type SubscriptionRegistry } from './subscriptions.js'
 
@@ -22,6 +22,7 @@ export async function startFanout(
         logger.warn(`ignored a malformed live message on ${model}`)
         return
       }
+      observeClocks(hlc, message.changes)
       for (const subscription of registry.forModel(message.model)) {
         try {
           const push = pushFor(subscription, message.changes)
@@ -35,5 +36,24 @@ export async function startFanout(
   }
   return async () => {
     await Promise.all(unsubscribes.map((u) => u()))
+  }
+}
+
+/**
+ * Moves this server's clock past the newest clock a message carries (within the clock's skew
+ * bound), so that a write this server makes after it saw a change is newer than that change.
+ * Clocks of captured writes are made by the database (node `sql`), not by any server: without
+ * this, a service update made in the same millisecond as a SQL update could lose to it.
+ */
+function observeClocks(hlc: HybridClock, changes: LiveChange[]): void {
+  let newest = ''
+  for (const change of changes) {
+    for (const clock of Object.values(change.meta.clocks)) if (clock > newest) newest = clock
+  }
+  if (!newest) return
+  try {
+    hlc.receive(newest)
+  } catch {
+    // A malformed clock in a message: nothing to move past.
   }
 }
