@@ -7,6 +7,7 @@ import { rowsOf } from '../db/types.js'
 import { type MetaRow, metaToWire, rowToWire } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { listenForCommits, type StopListening } from './commit-listener.js'
+import { publishChanges } from './publish-changes.js'
 
 /** Options of the capture reader (`installTidesync({ capture })`). */
 export interface CaptureReaderOptions {
@@ -184,7 +185,7 @@ export class CaptureReader {
     // Each logged change with the row before it, decoded as drizzle decodes the table's rows.
     const raw = rowsOf<Record<string, unknown>>(
       await db.execute(sql`
-        SELECT c.rev AS "__rev", c.uid AS "__uid", c.before IS NULL AS "__none", b.*
+        SELECT c.rev AS "__rev", c.uid AS "__uid", c.op AS "__op", c.before IS NULL AS "__none", b.*
         FROM ${changes} c
         LEFT JOIN LATERAL jsonb_populate_record(NULL::${model.table}, c.before) b ON c.before IS NOT NULL
         WHERE c.model = ${model.name} AND c.captured AND c.rev > ${cursor}
@@ -193,35 +194,27 @@ export class CaptureReader {
     const entries = raw.map((r) => ({
       rev: Number(r.__rev),
       uid: String(r.__uid),
+      op: r.__op === 'delete' ? ('delete' as const) : ('upsert' as const),
       before: r.__none === true || r.__none === 't' ? null : decodeRow(model, r),
     }))
     if (entries.length === 0) return false
     const page = entries.slice(0, this.pageSize)
-    // Per record: its state before the first change of the page, and its state now.
-    const firstBefore = new Map<string, Record<string, unknown> | null>()
-    for (const e of page) if (!firstBefore.has(e.uid)) firstBefore.set(e.uid, e.before)
+    const uids = [...new Set(page.map((e) => e.uid))]
     const current = (await db
       .select({ meta, row: model.table })
       .from(meta)
       .leftJoin(model.table, modelJoin(tables, model))
-      .where(and(eq(meta.model, model.name), inArray(meta.uid, [...firstBefore.keys()])))) as Array<{
+      .where(and(eq(meta.model, model.name), inArray(meta.uid, uids)))) as Array<{
       meta: MetaRow
       row: Record<string, unknown> | null
     }>
     const live = current.filter((c) => c.row !== null && !c.meta.deletedAt).map((c) => c.row!)
     await this.core.pending.overlay(model, live)
-    const published: LiveChange[] = current.map(({ meta: m, row }) => {
-      const before = firstBefore.get(m.uid) ?? null
-      const gone = m.deletedAt !== null || row === null
-      return {
-        uid: m.uid,
-        op: gone ? 'delete' : 'upsert',
-        before: before ? rowToWire(model, before) : null,
-        after: gone ? null : rowToWire(model, row),
-        meta: metaToWire(m),
-      }
-    })
-    if (published.length > 0) await this.core.publish(model.name, published)
+    const now = new Map(current.map((c) => [c.meta.uid, c]))
+    await publishChanges(
+      this.core,
+      entryChanges(model, page, now).map((change) => ({ model: model.name, change })),
+    )
     const last = page[page.length - 1]!.rev
     await db
       .insert(state)
@@ -242,4 +235,58 @@ function decodeRow(model: ResolvedModel<unknown>, raw: Record<string, unknown>):
     row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
   }
   return row
+}
+
+interface CapturedEntry {
+  rev: number
+  uid: string
+  op: 'upsert' | 'delete'
+  before: Record<string, unknown> | null
+}
+
+/**
+ * One live change per log entry, each with its own `before` (whether a subscription held the
+ * record is judged on it: a client that got the record after one change must get the delete
+ * that follows). The state after an entry is the next entry's `before` for the same record, or
+ * the record as it is now for its last entry; an earlier entry carries its own revision.
+ */
+function entryChanges(
+  model: ResolvedModel<unknown>,
+  page: CapturedEntry[],
+  now: ReadonlyMap<string, { meta: MetaRow; row: Record<string, unknown> | null }>,
+): LiveChange[] {
+  const next = new Array<CapturedEntry | undefined>(page.length)
+  const later = new Map<string, CapturedEntry>()
+  for (let i = page.length - 1; i >= 0; i--) {
+    next[i] = later.get(page[i]!.uid)
+    later.set(page[i]!.uid, page[i]!)
+  }
+  const out: LiveChange[] = []
+  page.forEach((entry, i) => {
+    const state = now.get(entry.uid)
+    if (!state) return
+    const meta = metaToWire(state.meta)
+    const before = entry.before ? rowToWire(model, entry.before) : null
+    const following = next[i]
+    if (!following) {
+      const gone = state.meta.deletedAt !== null || state.row === null
+      out.push({
+        uid: entry.uid,
+        op: gone ? 'delete' : 'upsert',
+        before,
+        after: gone ? null : rowToWire(model, state.row!),
+        meta,
+      })
+      return
+    }
+    const gone = entry.op === 'delete' || following.before === null
+    out.push({
+      uid: entry.uid,
+      op: gone ? 'delete' : 'upsert',
+      before,
+      after: gone ? null : rowToWire(model, following.before!),
+      meta: { ...meta, rev: entry.rev, deleted_at: gone ? meta.updated_at : null },
+    })
+  })
+  return out
 }

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { CAPTURE_OFF_STATEMENT } from '../db/capture/capture-sql.js'
 import type { TidesyncTx } from '../db/types.js'
+import { publishChanges } from '../live/publish-changes.js'
 import { wireChange } from '../model/record.js'
 import type { DeferredWrite } from './pending-writes.js'
 import { writeRevisions } from './revisions.js'
@@ -65,26 +66,13 @@ export async function commitChanges<T>(
     }
   }
   const changes = staged.map((c) => wireChange(c.model, c.uid, c.op, c.before.row, c.after))
-  await publish(core, staged, changes)
+  await publishChanges(
+    core,
+    staged.flatMap((c, i) => (c.status === 'written' ? [{ model: c.model.name, change: changes[i]! }] : [])),
+  )
   // Committed, but (some of) its buffered writes were refused by the buffer: said, never hidden.
   if (handOffError !== undefined) throw handOffError
   return { result, changes }
-}
-
-/** Publishes the written changes, one message per model and run (see `distinctRuns`). */
-async function publish(core: Core, staged: StagedChange[], changes: LiveChange[]): Promise<void> {
-  const written = staged.flatMap((c, i) =>
-    c.status === 'written' ? [{ model: c.model.name, change: changes[i]! }] : [],
-  )
-  for (const run of distinctRuns(written)) {
-    const byModel = new Map<string, LiveChange[]>()
-    for (const { model, change } of run) {
-      const list = byModel.get(model)
-      if (list) list.push(change)
-      else byModel.set(model, [change])
-    }
-    for (const [model, list] of byModel) await core.publish(model, list)
-  }
 }
 
 /** The writes of committed changes that go to the write buffer. */
@@ -100,27 +88,4 @@ function deferredWrites(staged: StagedChange[]): DeferredWrite[] {
     })
   }
   return writes
-}
-
-/**
- * Splits changes, in order, into runs that name each record once: a live push lists upserts
- * and deletes apart, so two changes of one record in one message would lose their order (a
- * delete and a re-create). Separate messages arrive in order, as separate commits would.
- */
-function distinctRuns<T extends { model: string; change: LiveChange }>(changes: T[]): T[][] {
-  const runs: T[][] = []
-  let run: T[] = []
-  let seen = new Set<string>()
-  for (const change of changes) {
-    const key = `${change.model}:${change.change.uid}`
-    if (seen.has(key)) {
-      runs.push(run)
-      run = []
-      seen = new Set()
-    }
-    seen.add(key)
-    run.push(change)
-  }
-  if (run.length > 0) runs.push(run)
-  return runs
 }

@@ -53,7 +53,7 @@ export async function readCurrent(
 
 /**
  * The rows and metadata of many records of one model, in two queries (a batch of a push reads
- * its records at once). Every uid gets an entry (an empty state when neither exists).
+ * its records at once), the rows locked until the transaction ends. Every uid gets an entry (an empty state when neither exists).
  * `meta: false` skips the metadata (the caller has it).
  */
 export async function readCurrentMany(
@@ -72,7 +72,11 @@ export async function readCurrentMany(
       inScope: scopeSql ? sql<boolean>`coalesce((${scopeSql}), false)` : sql<boolean>`true`,
     })
     .from(model.table)
-    .where(uids.length === 1 ? eq(model.uid, uids[0]) : uidIn(model, uids))) as Array<{
+    .where(uids.length === 1 ? eq(model.uid, uids[0]) : uidIn(model, uids))
+    // Row locks: a writer outside tidesync (SQL, captured) holds them, not tidesync's advisory
+    // record locks. Waiting for it here, and reading the metadata in the next statement (a
+    // new snapshot), reads the record as that writer committed it, never a state it replaced.
+    .for('update')) as Array<{
     row: Record<string, unknown>
     json: unknown
     inScope: unknown
