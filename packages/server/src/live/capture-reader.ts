@@ -1,5 +1,5 @@
 import type { LiveChange } from '@tidesync/protocol'
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { captureNames } from '../db/capture/capture-sql.js'
 import { modelJoin } from '../db/sql.js'
@@ -56,6 +56,8 @@ export class CaptureReader {
   private stopListening: StopListening | undefined
   private draining: Promise<void> | undefined
   private dirty = new Set<string>()
+  /** When the staging tables were last vacuumed (or that it is not allowed). */
+  private vacuum: number | 'refused' = 0
   /** Cursors read while this server is the reader (only the reader moves them). */
   private readonly cursors = new Map<string, number>()
 
@@ -155,6 +157,7 @@ export class CaptureReader {
 
   /** Reads and publishes every dirty model until each is read to its end. */
   async drain(): Promise<void> {
+    await this.vacuumStaging()
     while (this.dirty.size > 0 && this.leading) {
       const model = this.dirty.values().next().value as string
       this.dirty.delete(model)
@@ -165,6 +168,27 @@ export class CaptureReader {
         this.core.logger.warn(`capture reader: reading captured ${model} changes failed (retried)`, error)
         return
       }
+    }
+  }
+
+  /**
+   * Every captured row passes through the staging tables (inserted, then deleted at its
+   * commit): dead rows that PGlite, which has no autovacuum, would keep for ever. The reader
+   * vacuums them at most once a minute (cheap: they are empty but for dead rows). Where that is
+   * not allowed (not the tables' owner), it stops trying and autovacuum has them.
+   */
+  private async vacuumStaging(): Promise<void> {
+    if (this.vacuum === 'refused' || this.core.now() - this.vacuum < 60_000) return
+    this.vacuum = this.core.now()
+    const n = captureNames(this.core.tables)
+    try {
+      await this.core.db.execute(sql.raw(`VACUUM "${n.staged}", "${n.pendingTx}"`))
+    } catch (error) {
+      this.vacuum = 'refused'
+      this.core.logger.debug(
+        'capture reader: could not vacuum the staging tables; leaving them to autovacuum',
+        error,
+      )
     }
   }
 
@@ -186,10 +210,11 @@ export class CaptureReader {
     const raw = rowsOf<Record<string, unknown>>(
       await db.execute(sql`
         SELECT c.rev AS "__rev", c.uid AS "__uid", c.op AS "__op", c.before IS NULL AS "__none", b.*
-        FROM ${changes} c
+        FROM (SELECT rev, uid, op, before FROM ${changes}
+              WHERE model = ${model.name} AND captured AND rev > ${cursor}
+              ORDER BY rev LIMIT ${this.pageSize + 1}) c
         LEFT JOIN LATERAL jsonb_populate_record(NULL::${model.table}, c.before) b ON c.before IS NOT NULL
-        WHERE c.model = ${model.name} AND c.captured AND c.rev > ${cursor}
-        ORDER BY c.rev LIMIT ${this.pageSize + 1}`),
+        ORDER BY c.rev`),
     )
     const entries = raw.map((r) => ({
       rev: Number(r.__rev),
@@ -204,7 +229,13 @@ export class CaptureReader {
       .select({ meta, row: model.table })
       .from(meta)
       .leftJoin(model.table, modelJoin(tables, model))
-      .where(and(eq(meta.model, model.name), inArray(meta.uid, uids)))) as Array<{
+      // `= ANY` on both key columns: the primary key answers it, whatever the statistics say.
+      .where(
+        and(
+          eq(meta.model, model.name),
+          sql`${meta.uid} = ANY(ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(uids)}::jsonb)))`,
+        ),
+      )) as Array<{
       meta: MetaRow
       row: Record<string, unknown> | null
     }>

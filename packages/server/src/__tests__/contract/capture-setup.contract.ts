@@ -104,6 +104,16 @@ export function captureSetupContract(env: () => CaptureEnv): void {
       expect(await captureObjects(e.db)).toEqual(installed)
     })
 
+    it('a table that lost its triggers (dropped and created again) gets them back', async () => {
+      const e = env()
+      const server = await e.start()
+      // As a migration that recreates the table does: the functions stay, the triggers go.
+      await e.db.exec('DROP TRIGGER tidesync_capture_update ON todos')
+      await server.tidesync.setupCapture()
+      const names = (await captureObjects(e.db)).map((o) => o.split(' ').slice(0, 2).join(' '))
+      expect(names).toContain('trigger todos.tidesync_capture_update')
+    })
+
     it('a model whose columns changed gets its triggers replaced', async () => {
       const e = env()
       const ipc = await createIpc({ driver: 'memory' })

@@ -11,6 +11,7 @@ import {
   literal,
   marker,
   modelCapture,
+  qualifiedTable,
   sharedCaptureTables,
 } from './capture-sql.js'
 
@@ -75,7 +76,14 @@ export async function setupCapture(store: Store, models: Iterable<ResolvedModel<
   const shared = commitFunction(tables)
   const perModel = list.map((model) => ({ model, ...modelCapture(tables, model) }))
   const all = [shared, ...perModel.map((m) => m.fn)]
-  if ((await outdated(store, all)).size === 0 && (await sharedTablesExist(store))) return
+  const missingTriggers = await modelsWithoutTriggers(store, list)
+  if (
+    (await outdated(store, all)).size === 0 &&
+    missingTriggers.size === 0 &&
+    (await sharedTablesExist(store))
+  ) {
+    return
+  }
   const lockKey = `${tables.prefix}capture_setup`
   const inLock = async (statements: string[]) =>
     store.db.transaction(async (tx) => {
@@ -87,10 +95,37 @@ export async function setupCapture(store: Store, models: Iterable<ResolvedModel<
     for (const statement of sharedCaptureTables(tables)) await inLock([statement])
   }
   const stale = await outdated(store, all)
-  if (stale.has(shared.name)) await inLock([shared.statement, ...commitTrigger(tables)])
-  for (const { fn, triggers } of perModel) {
-    if (stale.has(fn.name)) await inLock([fn.statement, ...triggers])
+  if (stale.has(shared.name) || missingTriggers.has(COMMIT)) {
+    await inLock([shared.statement, ...commitTrigger(tables)])
   }
+  for (const { model, fn, triggers } of perModel) {
+    // A table dropped and created again (a migration, a reset) lost its triggers, not the function.
+    if (stale.has(fn.name) || missingTriggers.has(model.name)) await inLock([fn.statement, ...triggers])
+  }
+}
+
+/** The key `modelsWithoutTriggers` uses for the shared commit trigger. */
+const COMMIT = '\u0000commit'
+
+/** The models whose table lacks one of its capture triggers (and `COMMIT` for the shared one). */
+async function modelsWithoutTriggers(store: Store, models: ResolvedModel<unknown>[]): Promise<Set<string>> {
+  const p = store.tables.prefix
+  const n = captureNames(store.tables)
+  const events = ['insert', 'update', 'delete', 'truncate'].map((e) => literal(`${p}capture_${e}`))
+  const count = (relation: string, names: string[]) =>
+    `(SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(${literal(relation)}) AND tgname IN (${names.join(', ')}))::int`
+  const checks = [
+    `${count(`"${n.pendingTx}"`, [literal(n.commitTrigger)])} AS "c"`,
+    ...models.map((model, i) => `${count(qualifiedTable(model), events)} AS "m${i}"`),
+  ]
+  const row =
+    rowsOf<Record<string, number>>(await store.db.execute(sql.raw(`SELECT ${checks.join(', ')}`)))[0] ?? {}
+  const missing = new Set<string>()
+  if (Number(row.c) !== 1) missing.add(COMMIT)
+  models.forEach((model, i) => {
+    if (Number(row[`m${i}`]) !== events.length) missing.add(model.name)
+  })
+  return missing
 }
 
 async function sharedTablesExist(store: Store): Promise<boolean> {
