@@ -1,6 +1,7 @@
 import type { Ipc } from '@tidesync/ipc'
 import type { WriteBuffer } from '@tidesync/write-buffer'
 import type { Limits } from './core.js'
+import { TidesyncConfigError } from './errors.js'
 import type { TidesyncTables } from './schema/metadata.js'
 import type { AuthContext, Handshake, Logger, ModelConfig, TidesyncDb } from './types.js'
 
@@ -73,6 +74,31 @@ export interface TidesyncOptions<TCtx = AuthContext> {
   now?: () => number
   /** @default warnings and errors to the console */
   logger?: Logger
+  /**
+   * Group commit: writes (pushes of all clients, service calls) run in at most
+   * `maxTransactions` transactions at once; what arrives meanwhile waits and shares the next
+   * transaction (up to `maxChangesPerTransaction` changes), each caller still getting its own
+   * outcomes. Under load that turns many small commits into few large ones. `false`: every
+   * write in a transaction of its own, at once, as many at a time as arrive.
+   * @default { maxTransactions: 1 } on PGlite (one connection); on a `pg.Pool`, its `max` minus 1 (at least 1, at most 8)
+   */
+  groupCommit?: { maxTransactions?: number } | false
+}
+
+/** How many group-commit transactions may run at once (see `TidesyncOptions.groupCommit`). @internal */
+export function groupCommitTransactions(db: TidesyncDb, option: TidesyncOptions['groupCommit']): number {
+  if (option === false) return Number.POSITIVE_INFINITY
+  if (option?.maxTransactions !== undefined) {
+    if (!Number.isInteger(option.maxTransactions) || option.maxTransactions < 1) {
+      throw new TidesyncConfigError('groupCommit.maxTransactions must be an integer >= 1')
+    }
+    return option.maxTransactions
+  }
+  const client = (db as unknown as { $client?: { totalCount?: number; options?: { max?: number } } }).$client
+  if (client && typeof client.totalCount === 'number') {
+    return Math.min(8, Math.max(1, (client.options?.max ?? 10) - 1))
+  }
+  return 1
 }
 
 type LimitOptions = Pick<

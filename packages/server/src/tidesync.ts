@@ -21,11 +21,12 @@ import { createModelService, type ModelService } from './handlers/service.js'
 import { createPublisher } from './live/publisher.js'
 import { defaultLogger } from './logger.js'
 import { type ResolvedModel, resolveModels } from './model/resolve-models.js'
-import { resolveLimits, type TidesyncOptions } from './options.js'
+import { groupCommitTransactions, resolveLimits, type TidesyncOptions } from './options.js'
 import { tidesyncTables } from './schema/metadata.js'
 import type { AuthContext } from './types.js'
 import { assertSafePayload, jsonByteLength } from './validation/forbidden-keys.js'
 import { expectObject, onlyKeys } from './validation/shapes.js'
+import { GroupCommitter } from './write/group-commit.js'
 import { DirectWrites, type PendingWrites } from './write/pending-writes.js'
 import { WriteBufferWrites } from './write/write-buffer-writes.js'
 
@@ -120,8 +121,13 @@ export function createTidesync<TCtx = AuthContext>(
     publish: createPublisher(options.ipc, keyPrefix, logger),
   }
 
+  const commits = new GroupCommitter(
+    core,
+    core.limits.maxChangesPerTransaction,
+    groupCommitTransactions(options.db, options.groupCommit),
+  )
   const services: Record<string, ModelService<TCtx>> = Object.create(null)
-  for (const model of models.values()) services[model.name] = createModelService(core, model)
+  for (const model of models.values()) services[model.name] = createModelService(core, model, commits)
 
   async function dispatch(event: string, payload: unknown, ctx: TCtx): Promise<unknown> {
     switch (event) {
@@ -130,7 +136,7 @@ export function createTidesync<TCtx = AuthContext>(
       case 'sync:pull':
         return deltaPull(core, payload, ctx)
       case 'sync:push':
-        return push(core, payload, ctx)
+        return push(core, commits, payload, ctx)
       case 'service': {
         const request = expectObject(payload, 'request')
         onlyKeys(request, ['model', 'method', 'args'], '')
@@ -165,7 +171,7 @@ export function createTidesync<TCtx = AuthContext>(
     core,
     fullSync: (request, ctx) => fullReconcile(core, request, ctx),
     pull: (request, ctx) => deltaPull(core, request, ctx),
-    push: (request, ctx) => push(core, request, ctx),
+    push: (request, ctx) => push(core, commits, request, ctx),
     recoverHandOffs: (options) => pending.recoverHandOffs(options?.minAgeMs),
     setupCapture: () => setupCapture(core, core.models.values() as Iterable<ResolvedModel<unknown>>),
 

@@ -3,6 +3,7 @@ import { bufferContract } from './contract/buffer.contract.js'
 import { deltaContract } from './contract/delta.contract.js'
 import { useContractEnv } from './contract/env.js'
 import { fullContract } from './contract/full.contract.js'
+import { groupCommitContract } from './contract/group-commit.contract.js'
 import { pushContract } from './contract/push.contract.js'
 import { pushBatchContract } from './contract/push-batch.contract.js'
 import { scopeContract } from './contract/scope.contract.js'
@@ -14,6 +15,7 @@ describe('server contract on PGlite', () => {
   servicesContract(env)
   pushContract(env)
   pushBatchContract(env)
+  groupCommitContract(env)
   fullContract(env)
   deltaContract(env)
   scopeContract(env)

@@ -1,12 +1,12 @@
 import type { ChangeOutcome, PushResult } from '@tidesync/protocol'
 import type { Core } from '../core.js'
-import { recordKey } from '../db/locks.js'
 import { toTidesyncError } from '../db/map-error.js'
 import { isRejection, TidesyncValidationError } from '../errors.js'
 import { parseClock, parseDeltas, parseFields, parseUid, resolveModel } from '../validation/records.js'
 import { expectObject, expectString, onlyKeys } from '../validation/shapes.js'
-import { applyBatch, fitsBatch } from '../write/apply-batch.js'
-import type { BatchItem, BatchOutcome, ChangeRequest } from '../write/staged-change.js'
+import { addToShape, type CallerItem, emptyShape, fitsBatch } from '../write/apply-batch.js'
+import type { GroupCommitter } from '../write/group-commit.js'
+import type { BatchOutcome, ChangeRequest } from '../write/staged-change.js'
 
 const CHANGE_KEYS: Record<string, readonly string[]> = {
   create: ['id', 'model', 'uid', 'op', 'data', 'clock'],
@@ -43,7 +43,8 @@ function parseChange<TCtx>(core: Core<TCtx>, raw: Record<string, unknown>, path:
 
 /**
  * `sync:push`: applies the client's outbox in order, in batches of up to
- * `maxChangesPerTransaction` changes, each batch in one transaction with the ids of its
+ * `maxChangesPerTransaction` changes, each batch in one transaction (shared with other
+ * clients' batches that wait at the same time: `GroupCommitter`) with the ids of its
  * changes recorded per client in that same transaction (see `applyBatch`) — a push retried
  * after a lost acknowledgement answers `duplicate` for what was applied and applies the rest
  * once. A change the server refuses for good (validation, scope, `canWrite`) is `rejected`
@@ -51,7 +52,12 @@ function parseChange<TCtx>(core: Core<TCtx>, raw: Record<string, unknown>, path:
  * still apply; a temporary failure fails the whole push (`UNAVAILABLE`): the batches committed
  * before it stay applied and remembered, the failed batch applied nothing.
  */
-export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx): Promise<PushResult> {
+export async function push<TCtx>(
+  core: Core<TCtx>,
+  commits: GroupCommitter<TCtx>,
+  request: unknown,
+  ctx: TCtx,
+): Promise<PushResult> {
   const input = expectObject(request, 'request')
   onlyKeys(input, ['clientId', 'changes'], '')
   const clientId = expectString(input.clientId, 'clientId', 200)
@@ -70,10 +76,10 @@ export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx):
   })
   // Validate every change first: a malformed one is rejected without touching the database.
   const outcomes: Array<ChangeOutcome | undefined> = []
-  const valid: Array<{ index: number; item: BatchItem }> = []
+  const valid: Array<{ index: number; item: CallerItem<TCtx> }> = []
   for (const [i, { change, id }] of raws.entries()) {
     try {
-      valid.push({ index: i, item: { id, req: parseChange(core, change, `changes[${i}]`) } })
+      valid.push({ index: i, item: { id, req: parseChange(core, change, `changes[${i}]`), ctx, clientId } })
       outcomes.push(undefined)
     } catch (error) {
       const mapped = toTidesyncError(error)
@@ -84,12 +90,7 @@ export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx):
   for (const batch of batches(core as Core, valid, core.limits.maxChangesPerTransaction)) {
     let results: BatchOutcome[]
     try {
-      results = await applyBatch(
-        core,
-        clientId,
-        batch.map((b) => b.item),
-        ctx,
-      )
+      results = await commits.submit(batch.map((b) => b.item))
     } catch (error) {
       throw toTidesyncError(error)
     }
@@ -107,21 +108,18 @@ export async function push<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx):
 }
 
 /** Consecutive runs of at most `size` changes that can share a transaction (see `fitsBatch`). */
-function batches<T extends { item: BatchItem }>(core: Core, items: T[], size: number): T[][] {
+function batches<TCtx, T extends { item: CallerItem<TCtx> }>(core: Core, items: T[], size: number): T[][] {
   const out: T[][] = []
   let batch: T[] = []
-  let keys = new Set<string>()
-  let ids = new Set<string>()
+  let shape = emptyShape()
   for (const entry of items) {
-    if (batch.length >= size || !fitsBatch(core, entry.item, keys, ids)) {
+    if (batch.length >= size || !fitsBatch(core, entry.item, shape)) {
       out.push(batch)
       batch = []
-      keys = new Set()
-      ids = new Set()
+      shape = emptyShape()
     }
     batch.push(entry)
-    keys.add(recordKey(entry.item.req.model.name, entry.item.req.uid))
-    ids.add(entry.item.id)
+    addToShape(shape, entry.item)
   }
   if (batch.length > 0) out.push(batch)
   return out

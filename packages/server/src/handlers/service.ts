@@ -10,7 +10,7 @@ import { buildFilter } from '../model/scope.js'
 import { readRecords } from '../read/records.js'
 import { parseClock, parseFields, parseUid } from '../validation/records.js'
 import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
-import { applyBatch } from '../write/apply-batch.js'
+import type { GroupCommitter } from '../write/group-commit.js'
 import type { ChangeRequest } from '../write/staged-change.js'
 
 /**
@@ -40,15 +40,20 @@ function clockOf<TCtx>(core: Core<TCtx>, value: unknown, path: string): string {
   return core.hlc.receive(parseClock(value, path)).clock
 }
 
-export function createModelService<TCtx>(core: Core<TCtx>, model: ResolvedModel<TCtx>): ModelService<TCtx> {
+export function createModelService<TCtx>(
+  core: Core<TCtx>,
+  model: ResolvedModel<TCtx>,
+  commits: GroupCommitter<TCtx>,
+): ModelService<TCtx> {
   const m = model as ResolvedModel<unknown>
 
   /**
-   * One write: the same entry as a push (a batch of one, without a change id to remember), in
-   * its own transaction, published after the commit. A refusal is thrown.
+   * One write: the same entry as a push (a batch of one, without a change id to remember),
+   * sharing a transaction with other callers' waiting writes (group commit), published after
+   * the commit. A refusal is thrown.
    */
   async function write(req: ChangeRequest, ctx: TCtx): Promise<RecordWithMeta | Tombstone> {
-    const [outcome] = await applyBatch(core, undefined, [{ id: req.uid, req }], ctx)
+    const [outcome] = await commits.submit([{ id: req.uid, req, ctx }])
     if (outcome?.status === 'rejected') throw outcome.error
     if (outcome?.status !== 'applied') throw new TidesyncError('INTERNAL', 'a service write was not applied')
     if (outcome.record) return { record: outcome.record, meta: outcome.meta }

@@ -1,4 +1,4 @@
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, type SQL } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { lockRecords, recordKey } from '../db/locks.js'
 import { toTidesyncError } from '../db/map-error.js'
@@ -13,19 +13,50 @@ import { type PendingRow, retryOnPendingChange } from './pending-writes.js'
 import type { BatchItem, BatchOutcome, CurrentState, StagedChange } from './staged-change.js'
 
 /**
- * Whether `item` can join a batch that already holds `keys` (records) and `ids` (change ids).
- * A change id twice goes to a later transaction (it then sees the first one's record); so does
- * a record written twice when its writes may be deferred outside the transaction (write buffer).
+ * What a batch already holds, for `fitsBatch`: its records (by key, with the caller of each)
+ * and its change ids (per client).
  */
-export function fitsBatch(
-  core: Core,
-  item: BatchItem,
-  keys: ReadonlySet<string>,
-  ids: ReadonlySet<string>,
-): boolean {
-  if (ids.has(item.id)) return false
+export interface BatchShape {
+  records: Map<string, unknown>
+  ids: Set<string>
+}
+
+export function emptyShape(): BatchShape {
+  return { records: new Map(), ids: new Set() }
+}
+
+/** The key of a change id: ids are unique per client (a service write has none). */
+function idKey(item: CallerItem<unknown>): string {
+  return `${item.clientId ?? ''}\u0000${item.id}`
+}
+
+/**
+ * Whether `item` can join a batch of `shape`. A change id twice goes to a later transaction (it
+ * then sees the first one's record); so does a record written twice when its writes may be
+ * deferred outside the transaction (write buffer), and a record already written in the batch
+ * for another caller (whether a record is in a caller's scope is read once per record).
+ */
+export function fitsBatch<TCtx>(core: Core, item: CallerItem<TCtx>, shape: BatchShape): boolean {
+  if (shape.ids.has(idKey(item))) return false
   const { model, uid } = item.req
-  return !(keys.has(recordKey(model.name, uid)) && core.pending.defersWrites(model))
+  const key = recordKey(model.name, uid)
+  if (!shape.records.has(key)) return true
+  return shape.records.get(key) === item.ctx && !core.pending.defersWrites(model)
+}
+
+/** Adds `item` to `shape` (after `fitsBatch` said it fits). */
+export function addToShape<TCtx>(shape: BatchShape, item: CallerItem<TCtx>): void {
+  shape.ids.add(idKey(item))
+  shape.records.set(recordKey(item.req.model.name, item.req.uid), item.ctx)
+}
+
+/**
+ * A change with its caller: the user's context (scope, `canWrite`) and, for a push, the client
+ * whose change ids are remembered. A batch may hold changes of many callers (group commit).
+ */
+export interface CallerItem<TCtx> extends BatchItem {
+  ctx: TCtx
+  clientId?: string
 }
 
 /**
@@ -33,6 +64,8 @@ export function fitsBatch(
  * commit: the entry of every write, a push's batches and a service call alike (a batch of
  * one). Per change, the outcome is what a transaction of its own would have given:
  *
+ * - Changes may come from several callers (group commit: pushes of many clients share a
+ *   transaction); each is judged with its own caller's scope and `canWrite`.
  * - With a `clientId` (a push), the change ids are recorded first, in one statement (`ON
  *   CONFLICT DO NOTHING`): an id that is already there is a `duplicate` (applied by an earlier
  *   push) and is not applied again. A concurrent push of the same ids waits on those rows until
@@ -56,21 +89,20 @@ export function fitsBatch(
  * When a record's write-buffer state changed between the snapshot and the lock, the whole
  * batch runs again (`retryOnPendingChange`).
  */
-export async function applyBatch<TCtx>(
-  core: Core<TCtx>,
-  clientId: string | undefined,
-  items: BatchItem[],
-  ctx: TCtx,
-): Promise<BatchOutcome[]> {
+export async function applyBatch<TCtx>(core: Core<TCtx>, items: CallerItem<TCtx>[]): Promise<BatchOutcome[]> {
   const byModel: BatchModels = new Map()
-  for (const { req } of items) {
+  for (const item of items) {
+    const { req, ctx } = item
     let entry = byModel.get(req.model.name)
     if (!entry) {
       const model = core.models.get(req.model.name)!
-      entry = { model: model as ResolvedModel<unknown>, uids: [], filter: buildFilter(model, undefined, ctx) }
+      entry = { model: model as ResolvedModel<unknown>, uids: [], filters: new Map() }
       byModel.set(req.model.name, entry)
     }
     entry.uids.push(req.uid)
+    if (!entry.filters.has(ctx)) {
+      entry.filters.set(ctx, buildFilter(core.models.get(req.model.name)!, undefined, ctx))
+    }
   }
   for (const entry of byModel.values()) entry.uids = [...new Set(entry.uids)]
 
@@ -78,7 +110,7 @@ export async function applyBatch<TCtx>(
   return retryOnPendingChange(async () => {
     const pending = new Map<string, Map<string, PendingRow>>()
     for (const [name, { model, uids }] of byModel) pending.set(name, await core.pending.snapshot(model, uids))
-    const run = { core, clientId, items, ctx, byModel, pending }
+    const run = { core, items, byModel, pending }
     if (!savepoints) {
       try {
         return await runBatch(run, false)
@@ -87,7 +119,7 @@ export async function applyBatch<TCtx>(
         // The only change to apply (the others were duplicates): the rollback was its own.
         if (error.outcomes) return error.outcomes
         core.logger.debug(
-          `push of ${clientId}: ${error.refusal.code} in a batch, applying it again with savepoints`,
+          `a batch of ${items.length} change(s): ${error.refusal.code}, applying it again with savepoints`,
         )
         savepoints = true
       }
@@ -96,8 +128,11 @@ export async function applyBatch<TCtx>(
   })
 }
 
-/** The models of a batch: each one's uids and the caller's filter (scope). */
-type BatchModels = Map<string, { model: ResolvedModel<unknown>; uids: string[]; filter: Filter }>
+/** The models of a batch: each one's uids and each caller's filter (scope), by caller context. */
+type BatchModels = Map<
+  string,
+  { model: ResolvedModel<unknown>; uids: string[]; filters: Map<unknown, Filter> }
+>
 
 /** A change refused in a batch run without savepoints: the batch must run again with them. */
 class RefusedChange extends Error {
@@ -112,9 +147,7 @@ class RefusedChange extends Error {
 
 interface BatchRun<TCtx> {
   core: Core<TCtx>
-  clientId: string | undefined
-  items: BatchItem[]
-  ctx: TCtx
+  items: CallerItem<TCtx>[]
   byModel: BatchModels
   pending: Map<string, Map<string, PendingRow>>
 }
@@ -135,30 +168,35 @@ function insertRowsFor(model: ResolvedModel<unknown>): number {
 
 interface QueuedInsert {
   index: number
-  item: BatchItem
+  item: CallerItem<unknown>
   current: CurrentState
 }
 
 /** One run of a batch in one transaction (see `applyBatch`), with or without savepoints. */
 async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise<BatchOutcome[]> {
-  const { core, clientId, items, ctx, byModel, pending } = run
+  const { core, items, byModel, pending } = run
   const c = core as Core
   const { result, changes } = await commitChanges(c, async (tx) => {
     const outcomes: StagedOutcome[] = new Array(items.length)
-    const fresh =
-      clientId === undefined ? new Set(items.map((item) => item.id)) : await recordIds(c, tx, clientId, items)
-    const toApply = items.filter((item) => fresh.has(item.id))
+    const fresh = await recordIds(c, tx, items)
+    const toApply = items.filter((item) => fresh.has(idKey(item)))
     await lockRecords(tx, [...new Set(toApply.map(({ req }) => recordKey(req.model.name, req.uid)))].sort())
     const states = new Map<string, Map<string, CurrentState>>()
-    for (const [name, { model, filter }] of byModel) {
-      const uids = [
-        ...new Set(toApply.filter(({ req }) => req.model.name === name).map(({ req }) => req.uid)),
-      ]
-      if (uids.length > 0) states.set(name, await readCurrentMany(tx, c, model, uids, filter.scopeSql))
+    for (const [name, { model, filters }] of byModel) {
+      const ofModel = toApply.filter(({ req }) => req.model.name === name)
+      if (ofModel.length === 0) continue
+      // Each record is judged in the scope of the caller who writes it (one caller per record).
+      const scopes = new Map<unknown, { uids: string[]; scopeSql: SQL | undefined }>()
+      for (const { req, ctx } of ofModel) {
+        const scope = scopes.get(ctx)
+        if (scope) scope.uids.push(req.uid)
+        else scopes.set(ctx, { uids: [req.uid], scopeSql: filters.get(ctx)!.scopeSql })
+      }
+      states.set(name, await readCurrentMany(tx, c, model, [...scopes.values()]))
     }
 
     const staged: StagedChange[] = []
-    const rejected: string[] = []
+    const rejected: CallerItem<TCtx>[] = []
     /** Each record's state as this transaction left it (see `stateAfter`). */
     const latest = new Map<string, CurrentState>()
     /** Each record's last written change, by its index in `staged`. */
@@ -175,19 +213,19 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
           mapped,
           only
             ? items.map((other) =>
-                fresh.has(other.id) ? { status: 'rejected', error: mapped } : { status: 'duplicate' },
+                fresh.has(idKey(other)) ? { status: 'rejected', error: mapped } : { status: 'duplicate' },
               )
             : undefined,
         )
       }
       outcomes[index] = { status: 'rejected', error: mapped }
-      rejected.push(items[index]!.id)
+      rejected.push(items[index]!)
     }
 
     const stage = async (index: number, current: CurrentState, inserted?: Record<string, unknown>) => {
-      const { req } = items[index]!
+      const { req, ctx } = items[index]!
       const key = recordKey(req.model.name, req.uid)
-      const { filter } = byModel.get(req.model.name)!
+      const filter = byModel.get(req.model.name)!.filters.get(ctx)!
       const apply = (on: TidesyncTx) =>
         stageChange(core, on, req, ctx, {
           scopeSql: filter.scopeSql,
@@ -233,7 +271,7 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
     }
 
     for (const [index, item] of items.entries()) {
-      if (!fresh.has(item.id)) {
+      if (!fresh.has(idKey(item))) {
         outcomes[index] = { status: 'duplicate' }
         continue
       }
@@ -253,7 +291,7 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
       await stage(index, current)
     }
     await flush()
-    if (rejected.length > 0 && clientId !== undefined) await forgetIds(c, tx, clientId, rejected)
+    await forgetIds(c, tx, rejected)
     return { staged, result: outcomes }
   })
   // The acknowledgement reads the same serialised changes as the live push.
@@ -264,26 +302,43 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
   )
 }
 
-/** Records the ids; returns those that were not recorded yet (the changes to apply now). */
-async function recordIds(
-  core: Core,
-  tx: TidesyncTx,
-  clientId: string,
-  items: BatchItem[],
-): Promise<Set<string>> {
+/**
+ * Records the change ids of the pushes (one statement for all clients); returns the keys
+ * (`idKey`) of the changes to apply now: those not recorded before, and service writes.
+ */
+async function recordIds<TCtx>(core: Core, tx: TidesyncTx, items: CallerItem<TCtx>[]): Promise<Set<string>> {
+  const fresh = new Set(items.filter((item) => item.clientId === undefined).map(idKey))
+  const pushed = items.filter((item) => item.clientId !== undefined)
+  if (pushed.length === 0) return fresh
   const { applied } = core.tables
   // Sorted, so two pushes of the same ids (a retry racing the original) lock them in one order.
-  const ids = [...new Set(items.map((item) => item.id))].sort()
+  const pairs = [...new Map(pushed.map((item) => [idKey(item), item])).values()]
+    .map((item) => ({ clientId: item.clientId!, changeId: item.id }))
+    .sort((a, b) => compare(a.clientId, b.clientId) || compare(a.changeId, b.changeId))
   const inserted = await tx
     .insert(applied)
-    .values(ids.map((changeId) => ({ clientId, changeId })))
+    .values(pairs)
     .onConflictDoNothing()
-    .returning({ changeId: applied.changeId })
-  return new Set(inserted.map((row) => row.changeId))
+    .returning({ clientId: applied.clientId, changeId: applied.changeId })
+  for (const row of inserted) fresh.add(`${row.clientId}\u0000${row.changeId}`)
+  return fresh
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Rejected changes are not remembered: a retry of one is judged again (and refused again). */
-async function forgetIds(core: Core, tx: TidesyncTx, clientId: string, ids: string[]): Promise<void> {
+async function forgetIds<TCtx>(core: Core, tx: TidesyncTx, rejected: CallerItem<TCtx>[]): Promise<void> {
   const { applied } = core.tables
-  await tx.delete(applied).where(and(eq(applied.clientId, clientId), inArray(applied.changeId, ids)))
+  const byClient = new Map<string, string[]>()
+  for (const item of rejected) {
+    if (item.clientId === undefined) continue
+    const ids = byClient.get(item.clientId)
+    if (ids) ids.push(item.id)
+    else byClient.set(item.clientId, [item.id])
+  }
+  for (const [clientId, ids] of byClient) {
+    await tx.delete(applied).where(and(eq(applied.clientId, clientId), inArray(applied.changeId, ids)))
+  }
 }

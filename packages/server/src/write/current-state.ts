@@ -48,7 +48,9 @@ export async function readCurrent(
   scopeSql: SQL | undefined,
   options: { meta?: boolean } = {},
 ): Promise<CurrentState> {
-  return (await readCurrentMany(tx, store, model, [uid], scopeSql, options)).get(uid) ?? emptyState()
+  return (
+    (await readCurrentMany(tx, store, model, [{ uids: [uid], scopeSql }], options)).get(uid) ?? emptyState()
+  )
 }
 
 /**
@@ -60,16 +62,25 @@ export async function readCurrentMany(
   tx: TidesyncTx,
   store: Store,
   model: ResolvedModel<unknown>,
-  uids: string[],
-  scopeSql: SQL | undefined,
+  groups: Array<{ uids: string[]; scopeSql: SQL | undefined }>,
   options: { meta?: boolean } = {},
 ): Promise<Map<string, CurrentState>> {
   const { meta } = store.tables
+  const uids = groups.flatMap((g) => g.uids)
+  const inScope = (scopeSql: SQL | undefined) => (scopeSql ? sql`coalesce((${scopeSql}), false)` : sql`true`)
+  // Each group's records are judged by its own scope (a batch of many callers, group commit).
+  const scoped =
+    groups.length === 1
+      ? inScope(groups[0]!.scopeSql)
+      : sql`CASE ${sql.join(
+          groups.map((g) => sql`WHEN ${uidIn(model, g.uids)} THEN ${inScope(g.scopeSql)}`),
+          sql` `,
+        )} ELSE false END`
   const rows = (await tx
     .select({
       row: model.table,
       json: sql`to_jsonb(${sql.identifier(model.tableName)})`,
-      inScope: scopeSql ? sql<boolean>`coalesce((${scopeSql}), false)` : sql<boolean>`true`,
+      inScope: sql<boolean>`${scoped}`,
     })
     .from(model.table)
     .where(uids.length === 1 ? eq(model.uid, uids[0]) : uidIn(model, uids))
