@@ -1,42 +1,56 @@
 /**
- * Write-buffer throughput against the direct way, on PGlite and on the PostgreSQL server, in one run.
+ * Write-buffer throughput against the direct way and against the best bulk insert, on PGlite and
+ * on the PostgreSQL server, in one run.
  *
  *   npm run bench -w @tidesync/write-buffer   (tsx --conditions=source bench/write-buffer.bench.ts)
  *
  * Cases (each database gets fresh tables; the buffer uses the memory IPC driver and its defaults:
- * flushInterval 5000 ms, maxQueueSize 10,000, checkpoint durability with LMDB in a temp dir):
+ * flushInterval 5000 ms, maxQueueSize 10,000, insertMethod 'copy', checkpoint durability with
+ * LMDB in a temp dir):
  * - increments: 200,000 `increment('views')` over 1,000 rows from 64 concurrent callers, timed
  *   until every call resolved AND the final `flush()` committed them; against the same work as
  *   one `UPDATE ... SET views = views + 1 WHERE id = $1` per call (64 callers, a smaller sample:
  *   throughputs are compared);
  * - inserts: 100,000 buffered `insert(row)` (64 callers, auto-flushes past maxQueueSize, then
- *   the final flush) against one `INSERT` per row;
- * - durability: the increment case again in journal mode (every operation in LMDB before it
- *   resolves) against checkpoint mode, on the PostgreSQL server.
- * "statements" counts every statement drizzle sent during a case (begin/commit included).
+ *   the final flush: enqueue + flush end to end), the same with `insertMethod: 'insert'`, against
+ *   one `INSERT` per row, and against the bulk baselines: the same 100,000 rows inserted without
+ *   the buffer in one transaction on one connection, from the JavaScript rows to the commit, in
+ *   each form of `lib/bulk-baselines.ts` (multi-row `INSERT ... SELECT FROM unnest(...)` and
+ *   `jsonb_to_recordset(...)`, COPY FROM STDIN through pg-copy-streams on the server, COPY from a
+ *   blob on PGlite); the form with the best median is the baseline;
+ * - durability: the increment and insert cases again in journal mode (every operation in LMDB
+ *   before it resolves), on the PostgreSQL server.
+ * "statements" counts every statement drizzle sent during a case (begin/commit included; a COPY
+ * counts one).
  *
- * Every case runs BENCH_ROUNDS times (default 3), the cases alternating, and keeps its best round,
- * so a noisy neighbour on the machine hurts every case alike.
+ * Every case runs BENCH_ROUNDS times (default 5), after BENCH_WARMUP rounds that are not counted
+ * (default 1: JIT warm-up, and PGlite growing its in-memory files the first time), the cases
+ * alternating within a round. Each
+ * figure is the median of its rounds with the spread (min-max); each ratio is the median of the
+ * per-round ratios (both sides measured in the same round, under the same load) with its spread.
  *
- * Prints a table and writes bench/results.json (raw ops/s, statements and the ratios). Env:
- * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; a throwaway database is created
- * on that server and dropped; the PostgreSQL cases are skipped when it is unreachable),
- * BENCH_DIRECT_SAMPLE (direct-way calls per round; default 5,000 on PostgreSQL, 2,000 on
- * PGlite), BENCH_ROUNDS, BENCH_SCALE (multiplies every count; results.json is written only at 1).
+ * Prints a table and writes bench/results.json. Env: DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test; a throwaway database is created on that server and
+ * dropped; the PostgreSQL cases are skipped when it is unreachable), BENCH_DIRECT_SAMPLE
+ * (direct-way calls per round; default 5,000 on PostgreSQL, 2,000 on PGlite), BENCH_ROUNDS,
+ * BENCH_SCALE (multiplies every count; results.json is written only at 1 with >= 5 rounds).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { PGlite } from '@electric-sql/pglite'
 import { createIpc } from '@tidesync/ipc'
-import { createTestDatabase, probePostgres } from '@tidesync/test-env'
-import { type Durability, type Logger, openWriteBuffer } from '@tidesync/write-buffer'
+import {
+  type Durability,
+  type Logger,
+  openWriteBuffer,
+  type WriteBufferOptions,
+} from '@tidesync/write-buffer'
 import { eq, sql } from 'drizzle-orm'
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import { bigint, bigserial, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import pg from 'pg'
+import { BULK_FORMS, type EventRow } from './lib/bulk-baselines.js'
+import { type BenchDatabase, openPglite, openPostgres } from './lib/databases.js'
+import { ratio, type Spread, show, spread, stored } from './lib/stats.js'
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1)
 const INCREMENTS = Math.round(200_000 * SCALE)
@@ -48,7 +62,9 @@ const DIRECT_SAMPLE = {
   postgres: Math.round(Number(process.env.BENCH_DIRECT_SAMPLE ?? 5000) * SCALE),
   pglite: Math.round(Number(process.env.BENCH_DIRECT_SAMPLE ?? 2000) * SCALE),
 }
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+/** Rounds run first and not counted: JIT warm-up, and PGlite growing its in-memory files the first time. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1)
 
 const counters = pgTable('bench_counters', {
   id: integer('id').primaryKey(),
@@ -73,21 +89,7 @@ create table bench_events (id bigserial primary key, kind text not null, user_id
 
 const silent: Logger = { debug() {}, info() {}, warn: (m, ...x) => console.warn(m, ...x), error() {} }
 
-interface Database {
-  name: 'postgres' | 'pglite'
-  // biome-ignore lint/suspicious/noExplicitAny: either drizzle driver
-  db: any
-  statements: { count: number }
-  exec(text: string): Promise<void>
-  scalar(text: string): Promise<number>
-  close(): Promise<void>
-}
-
 interface CaseResult {
-  name: string
-  database: string
-  ops: number
-  seconds: number
   opsPerSecond: number
   statements: number
 }
@@ -101,33 +103,17 @@ async function callers(count: number, concurrency: number, call: (i: number) => 
   await Promise.all(Array.from({ length: concurrency }, caller))
 }
 
-async function measure(
-  name: string,
-  database: Database,
-  ops: number,
-  work: () => Promise<void>,
-): Promise<CaseResult> {
+async function measure(database: BenchDatabase, ops: number, work: () => Promise<void>): Promise<CaseResult> {
   const before = database.statements.count
   const started = performance.now()
   await work()
   const seconds = (performance.now() - started) / 1000
-  const result = {
-    name,
-    database: database.name,
-    ops,
-    seconds,
-    opsPerSecond: ops / seconds,
-    statements: database.statements.count - before,
-  }
-  console.warn(
-    `  ${name.padEnd(30)} ${database.name.padEnd(9)} ${Math.round(result.opsPerSecond).toLocaleString('en-US')} ops/s`,
-  )
-  return result
+  return { opsPerSecond: ops / seconds, statements: database.statements.count - before }
 }
 
 async function withBuffer<T>(
-  database: Database,
-  durability: Durability,
+  database: BenchDatabase,
+  options: Partial<WriteBufferOptions>,
   fn: (buffer: Awaited<ReturnType<typeof openWriteBuffer>>) => Promise<T>,
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'wb-bench-'))
@@ -135,10 +121,10 @@ async function withBuffer<T>(
   const buffer = await openWriteBuffer({
     ipc,
     databases: { default: database.db },
-    durability,
     checkpointPath: dir,
     handleSignals: false,
     logger: silent,
+    ...options,
   })
   try {
     return await fn(buffer)
@@ -149,24 +135,28 @@ async function withBuffer<T>(
   }
 }
 
-async function bufferedIncrements(database: Database, durability: Durability): Promise<CaseResult> {
+async function expectCount(database: BenchDatabase, query: string, expected: number, what: string) {
+  const found = await database.scalar(query)
+  if (found !== expected) throw new Error(`${what}: expected ${expected}, found ${found}`)
+}
+
+async function bufferedIncrements(database: BenchDatabase, durability: Durability): Promise<CaseResult> {
   await database.exec('update bench_counters set views = 0')
-  const result = await withBuffer(database, durability, (buffer) => {
+  const result = await withBuffer(database, { durability }, (buffer) => {
     const table = buffer.table(counters)
-    return measure(`increment, buffered (${durability})`, database, INCREMENTS, async () => {
+    return measure(database, INCREMENTS, async () => {
       await callers(INCREMENTS, CALLERS, (i) => table.where((i % ROWS) + 1).increment('views'))
       await buffer.flush()
     })
   })
-  const total = await database.scalar('select sum(views) from bench_counters')
-  if (total !== INCREMENTS) throw new Error(`buffered increments: expected ${INCREMENTS}, found ${total}`)
+  await expectCount(database, 'select sum(views) from bench_counters', INCREMENTS, 'buffered increments')
   return result
 }
 
-async function directIncrements(database: Database): Promise<CaseResult> {
+async function directIncrements(database: BenchDatabase): Promise<CaseResult> {
   await database.exec('update bench_counters set views = 0')
   const sample = DIRECT_SAMPLE[database.name]
-  const result = await measure('increment, direct UPDATE', database, sample, () =>
+  const result = await measure(database, sample, () =>
     callers(sample, CALLERS, (i) =>
       database.db
         .update(counters)
@@ -174,174 +164,218 @@ async function directIncrements(database: Database): Promise<CaseResult> {
         .where(eq(counters.id, (i % ROWS) + 1)),
     ),
   )
-  const total = await database.scalar('select sum(views) from bench_counters')
-  if (total !== sample) throw new Error(`direct increments: expected ${sample}, found ${total}`)
+  await expectCount(database, 'select sum(views) from bench_counters', sample, 'direct increments')
   return result
 }
 
-const eventRow = (i: number) => ({ kind: 'view', userId: (i % ROWS) + 1, payload: { i } })
+const eventRow = (i: number): EventRow => ({ kind: 'view', userId: (i % ROWS) + 1, payload: { i } })
 
-async function bufferedInserts(database: Database, durability: Durability): Promise<CaseResult> {
+async function bufferedInserts(
+  database: BenchDatabase,
+  options: Partial<WriteBufferOptions>,
+): Promise<CaseResult> {
   await database.exec('truncate bench_events')
-  const result = await withBuffer(database, durability, (buffer) => {
+  const result = await withBuffer(database, options, (buffer) => {
     const table = buffer.table(events)
-    return measure(`insert, buffered (${durability})`, database, INSERTS, async () => {
+    return measure(database, INSERTS, async () => {
       await callers(INSERTS, CALLERS, (i) => table.insert(eventRow(i)))
       await buffer.flush()
     })
   })
-  const total = await database.scalar('select count(*) from bench_events')
-  if (total !== INSERTS) throw new Error(`buffered inserts: expected ${INSERTS}, found ${total}`)
+  await expectCount(database, 'select count(*) from bench_events', INSERTS, 'buffered inserts')
   return result
 }
 
-async function directInserts(database: Database): Promise<CaseResult> {
+async function directInserts(database: BenchDatabase): Promise<CaseResult> {
   await database.exec('truncate bench_events')
   const sample = DIRECT_SAMPLE[database.name]
-  const result = await measure('insert, direct INSERT', database, sample, () =>
+  const result = await measure(database, sample, () =>
     callers(sample, CALLERS, (i) => database.db.insert(events).values(eventRow(i))),
   )
-  const total = await database.scalar('select count(*) from bench_events')
-  if (total !== sample) throw new Error(`direct inserts: expected ${sample}, found ${total}`)
+  await expectCount(database, 'select count(*) from bench_events', sample, 'direct inserts')
   return result
 }
 
-function statementCounter() {
-  const statements = { count: 0 }
-  return { statements, logger: { logQuery: () => void statements.count++ } }
+async function bulkInserts(database: BenchDatabase, form: (typeof BULK_FORMS)[number]): Promise<CaseResult> {
+  await database.exec('truncate bench_events')
+  let statements = 0
+  const started = performance.now()
+  await database.transaction(async (tx) => {
+    const rows = Array.from({ length: INSERTS }, (_, i) => eventRow(i))
+    statements = await form.run(tx, rows)
+  })
+  const seconds = (performance.now() - started) / 1000
+  await expectCount(database, 'select count(*) from bench_events', INSERTS, form.name)
+  return { opsPerSecond: INSERTS / seconds, statements: statements + 2 }
 }
 
-async function openPglite(): Promise<Database> {
-  const client = await PGlite.create()
-  const { statements, logger } = statementCounter()
-  await client.exec(DDL)
-  return {
-    name: 'pglite',
-    db: drizzlePglite(client, { logger }),
-    statements,
-    exec: async (text) => void (await client.exec(text)),
-    scalar: async (text) => Number(Object.values((await client.query(text)).rows[0] as object)[0]),
-    close: () => client.close(),
-  }
+/** The 1-minute load average at the start of every round. */
+const loads: number[] = []
+
+interface CaseRuns {
+  label: string
+  rates: number[]
+  statements: number[]
 }
 
-async function openPostgres(): Promise<Database | null> {
-  const reason = await probePostgres()
-  if (reason) {
-    console.warn(`skipping the PostgreSQL cases: ${reason}`)
-    return null
-  }
-  const database = await createTestDatabase('wbbench')
-  const pool = new pg.Pool({ connectionString: database.url, max: 16 })
-  // pool.end() resolves before its sockets are closed: the forced drop then terminates them.
-  pool.on('error', () => {})
-  const { statements, logger } = statementCounter()
-  await pool.query(DDL)
-  return {
-    name: 'postgres',
-    db: drizzlePg(pool, { logger }),
-    statements,
-    exec: async (text) => void (await pool.query(text)),
-    scalar: async (text) => Number(Object.values((await pool.query(text)).rows[0] as object)[0]),
-    close: async () => {
-      await pool.end()
-      await database.drop()
-    },
-  }
-}
-
-function printTable(results: CaseResult[]): void {
-  const rows = [
-    ['case', 'database', 'ops', 'seconds', 'ops/s', 'statements'],
-    ...results.map((r) => [
-      r.name,
-      r.database,
-      r.ops.toLocaleString('en-US'),
-      r.seconds.toFixed(2),
-      Math.round(r.opsPerSecond).toLocaleString('en-US'),
-      r.statements.toLocaleString('en-US'),
-    ]),
-  ]
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)))
-  for (const row of rows) console.log(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  '))
-}
-
-/** Runs every case ROUNDS times, alternating, and keeps each case's best round (noisy neighbours hurt all alike). */
-async function bestOf(cases: Record<string, () => Promise<CaseResult>>): Promise<Record<string, CaseResult>> {
-  const best: Record<string, CaseResult> = {}
-  for (let round = 1; round <= ROUNDS; round++) {
-    console.warn(`round ${round}/${ROUNDS}`)
-    for (const [name, run] of Object.entries(cases)) {
+/** Runs every case ROUNDS times, the cases alternating within a round. */
+async function rounds(
+  database: BenchDatabase,
+  cases: Record<string, { label: string; run: () => Promise<CaseResult> }>,
+): Promise<Record<string, CaseRuns>> {
+  const out: Record<string, CaseRuns> = {}
+  for (let round = 1 - WARMUP; round <= ROUNDS; round++) {
+    const load = loadavg()[0]!
+    const counted = round >= 1
+    if (counted) loads.push(load)
+    console.warn(
+      `${database.name}: ${counted ? `round ${round}/${ROUNDS}` : 'warm-up round (not counted)'} (load average ${load.toFixed(1)})`,
+    )
+    for (const [key, { label, run }] of Object.entries(cases)) {
       const result = await run()
-      if (!best[name] || result.opsPerSecond > best[name].opsPerSecond) best[name] = result
+      console.warn(`  ${label.padEnd(72)} ${Math.round(result.opsPerSecond).toLocaleString('en-US')} ops/s`)
+      if (!counted) continue
+      const runs = out[key] ?? { label, rates: [], statements: [] }
+      out[key] = runs
+      runs.rates.push(result.opsPerSecond)
+      runs.statements.push(result.statements)
     }
   }
-  return best
+  return out
+}
+
+interface Report {
+  rows: string[][]
+  json: Record<string, unknown>
+}
+
+function reportDatabase(name: string, runs: Record<string, CaseRuns>, report: Report): void {
+  const figures: Record<string, unknown> = {}
+  for (const [key, { label, rates, statements }] of Object.entries(runs)) {
+    const s = spread(rates)
+    report.rows.push([name, label, show(s), Math.round(spread(statements).median).toLocaleString('en-US')])
+    figures[key] = { ...stored(s), statements: Math.round(spread(statements).median) }
+  }
+  const bulkKeys = Object.keys(runs).filter((key) => key.startsWith('bulk:'))
+  const bestBulk = bulkKeys.reduce((best, key) =>
+    spread(runs[key]!.rates).median > spread(runs[best]!.rates).median ? key : best,
+  )
+  const ratios: Record<string, [Spread, string]> = {
+    'increment buffered / direct UPDATE (target >= 50x on PostgreSQL)': [
+      ratio(runs.incBuffered!.rates, runs.incDirect!.rates),
+      'increment.buffered/direct',
+    ],
+    'insert buffered / direct INSERT (target >= 40x)': [
+      ratio(runs.insBuffered!.rates, runs.insDirect!.rates),
+      'insert.buffered/direct',
+    ],
+    [`insert buffered / best bulk insert (${runs[bestBulk]!.label}) (target >= 0.5x)`]: [
+      ratio(runs.insBuffered!.rates, runs[bestBulk]!.rates),
+      'insert.buffered/bulk',
+    ],
+    "insert buffered (insertMethod 'insert') / best bulk insert": [
+      ratio(runs.insBufferedInsert!.rates, runs[bestBulk]!.rates),
+      'insert.buffered-insert-method/bulk',
+    ],
+    "insert buffered, COPY / insertMethod 'insert'": [
+      ratio(runs.insBuffered!.rates, runs.insBufferedInsert!.rates),
+      'insert.copy/insert-method',
+    ],
+  }
+  if (runs.incJournal && runs.insJournal) {
+    ratios['increment journal / checkpoint (target >= 0.33x)'] = [
+      ratio(runs.incJournal.rates, runs.incBuffered!.rates),
+      'increment.journal/checkpoint',
+    ]
+    ratios['insert journal / checkpoint'] = [
+      ratio(runs.insJournal.rates, runs.insBuffered!.rates),
+      'insert.journal/checkpoint',
+    ]
+  }
+  const ratioJson: Record<string, unknown> = { 'bulk.baseline': runs[bestBulk]!.label }
+  for (const [label, [s, key]] of Object.entries(ratios)) {
+    report.rows.push([name, `ratio: ${label}`, show(s, 'ratio'), ''])
+    ratioJson[key] = stored(s, 'ratio')
+  }
+  report.json[name] = { rates: figures, ratios: ratioJson }
+}
+
+function printTable(rows: string[][]): void {
+  const all = [['database', 'case', 'median (min-max), ops/s or ratio', 'statements'], ...rows]
+  const widths = all[0]!.map((_, col) => Math.max(...all.map((row) => row[col]!.length)))
+  for (const row of all) console.log(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  '))
 }
 
 async function main(): Promise<void> {
   console.log(
     `write-buffer bench: ${INCREMENTS.toLocaleString('en-US')} increments over ${ROWS} rows and ` +
       `${INSERTS.toLocaleString('en-US')} inserts from ${CALLERS} callers; direct samples ` +
-      `${DIRECT_SAMPLE.postgres.toLocaleString('en-US')} (PostgreSQL) / ${DIRECT_SAMPLE.pglite.toLocaleString('en-US')} (PGlite); best of ${ROUNDS} rounds`,
+      `${DIRECT_SAMPLE.postgres.toLocaleString('en-US')} (PostgreSQL) / ${DIRECT_SAMPLE.pglite.toLocaleString('en-US')} (PGlite); ${ROUNDS} rounds`,
   )
-  const results: CaseResult[] = []
-  const out: Record<string, number> = {}
-  const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits
-  const databases = [await openPglite(), await openPostgres()].filter((d): d is Database => d !== null)
+  const report: Report = { rows: [], json: {} }
+  const databases = [await openPglite(DDL), await openPostgres(DDL)].filter(
+    (d): d is BenchDatabase => d !== null,
+  )
   for (const database of databases) {
     const name = database.name
     try {
-      const best = await bestOf({
-        incBuffered: () => bufferedIncrements(database, 'checkpoint'),
-        incDirect: () => directIncrements(database),
-        insBuffered: () => bufferedInserts(database, 'checkpoint'),
-        insDirect: () => directInserts(database),
-        ...(name === 'postgres'
-          ? {
-              incJournal: () => bufferedIncrements(database, 'journal'),
-              insJournal: () => bufferedInserts(database, 'journal'),
-            }
-          : {}),
-      })
-      const { incBuffered, incDirect, insBuffered, insDirect, incJournal, insJournal } = best as Record<
-        string,
-        CaseResult
-      >
-      results.push(...Object.values(best))
-      out[`increment.buffered.${name}`] = Math.round(incBuffered!.opsPerSecond)
-      out[`increment.direct.${name}`] = Math.round(incDirect!.opsPerSecond)
-      out[`increment.ratio.${name}`] = round(incBuffered!.opsPerSecond / incDirect!.opsPerSecond)
-      out[`increment.statements.buffered.${name}`] = incBuffered!.statements
-      out[`increment.statements.direct-per-op.${name}`] = round(incDirect!.statements / incDirect!.ops, 2)
-      out[`insert.buffered.${name}`] = Math.round(insBuffered!.opsPerSecond)
-      out[`insert.direct.${name}`] = Math.round(insDirect!.opsPerSecond)
-      out[`insert.ratio.${name}`] = round(insBuffered!.opsPerSecond / insDirect!.opsPerSecond)
-      out[`insert.statements.buffered.${name}`] = insBuffered!.statements
-      out[`insert.statements.direct-per-op.${name}`] = round(insDirect!.statements / insDirect!.ops, 2)
-      if (incJournal && insJournal) {
-        out['increment.journal.postgres'] = Math.round(incJournal.opsPerSecond)
-        out['insert.journal.postgres'] = Math.round(insJournal.opsPerSecond)
-        out['increment.journal.vs.checkpoint'] = round(incJournal.opsPerSecond / incBuffered!.opsPerSecond, 2)
-        out['insert.journal.vs.checkpoint'] = round(insJournal.opsPerSecond / insBuffered!.opsPerSecond, 2)
-        out['journal.vs.checkpoint'] = Math.min(
-          out['increment.journal.vs.checkpoint'],
-          out['insert.journal.vs.checkpoint'],
-        )
+      const cases: Record<string, { label: string; run: () => Promise<CaseResult> }> = {
+        incBuffered: { label: 'increment, buffered', run: () => bufferedIncrements(database, 'checkpoint') },
+        incDirect: { label: 'increment, one UPDATE per call', run: () => directIncrements(database) },
+        insBuffered: {
+          label: 'insert, buffered (enqueue + flush)',
+          run: () => bufferedInserts(database, {}),
+        },
+        insBufferedInsert: {
+          label: "insert, buffered, insertMethod 'insert'",
+          run: () => bufferedInserts(database, { insertMethod: 'insert' }),
+        },
+        insDirect: { label: 'insert, one INSERT per row', run: () => directInserts(database) },
       }
+      for (const form of BULK_FORMS) {
+        if (form.databases.includes(name))
+          cases[`bulk:${form.name}`] = {
+            label: `no buffer: ${form.name}`,
+            run: () => bulkInserts(database, form),
+          }
+      }
+      if (name === 'postgres') {
+        cases.incJournal = {
+          label: 'increment, buffered, journal',
+          run: () => bufferedIncrements(database, 'journal'),
+        }
+        cases.insJournal = {
+          label: 'insert, buffered, journal',
+          run: () => bufferedInserts(database, { durability: 'journal' }),
+        }
+      }
+      reportDatabase(name, await rounds(database, cases), report)
     } finally {
       await database.close()
     }
   }
+  const load = spread(loads)
   console.log('')
-  printTable(results)
-  console.log('')
-  for (const [key, value] of Object.entries(out)) {
-    if (key.includes('ratio') || key.includes('vs')) console.log(`${key.padEnd(34)} ${value}`)
-  }
-  if (SCALE === 1) {
+  printTable(report.rows)
+  console.log(
+    `\nload average (1 min) at the rounds' starts: median ${load.median.toFixed(1)} (${load.min.toFixed(1)}-${load.max.toFixed(1)}) on 2 x ${ROUNDS} rounds, ${cpus().length} CPUs`,
+  )
+  if (SCALE === 1 && ROUNDS >= 5) {
     const file = fileURLToPath(new URL('./results.json', import.meta.url))
-    writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`)
+    const json = {
+      rounds: ROUNDS,
+      warmupRounds: WARMUP,
+      inserts: INSERTS,
+      increments: INCREMENTS,
+      cpus: cpus().length,
+      loadAverage: {
+        median: Math.round(load.median * 10) / 10,
+        min: Math.round(load.min * 10) / 10,
+        max: Math.round(load.max * 10) / 10,
+      },
+      ...report.json,
+    }
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`)
     console.log(`wrote ${file}`)
   }
 }

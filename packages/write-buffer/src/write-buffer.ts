@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Ipc, Json } from '@tidesync/ipc'
 import type { PgTable } from 'drizzle-orm/pg-core'
+import { copySupported, preloadCopy } from './db/copy-in.js'
 import { guardPgPool } from './db/guard-pg-pool.js'
 import { asFlushError, durabilityError, WriteBufferError } from './errors.js'
 import { FlushScheduler } from './flush/scheduler.js'
@@ -19,6 +20,7 @@ import { handleShutdownSignals } from './lifecycle/signals.js'
 import { defaultLogger } from './logger.js'
 import { BaseCache } from './read/base-cache.js'
 import { GroupCommit } from './store/group-commit.js'
+import { encodeInsertItems } from './store/insert-items.js'
 import { KeyLayout, newBatchId } from './store/keys.js'
 import { TableMeta } from './store/table-meta.js'
 import { type DeferredOptions, DeferredWrites } from './tables/deferred.js'
@@ -64,7 +66,10 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
     this.ipc = options.ipc
     const logger = options.logger ?? defaultLogger
     this.logger = logger
-    for (const db of Object.values(options.databases)) guardPgPool(db, logger)
+    for (const db of Object.values(options.databases)) {
+      guardPgPool(db, logger)
+      preloadCopy(db)
+    }
     const now = options.now ?? Date.now
     const settings = resolveSettings(options)
     const keys = new KeyLayout(options.keyPrefix ?? 'wb:')
@@ -83,18 +88,30 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
       databases: options.databases as unknown as Record<string, Executor>,
     }
     this.durable = new DurableState(this.recovery, durabilitySettings, newBatchId(now()))
-    /** Inserts of one table and turn go to the IPC store as one list item: the JSON text of the rows. */
-    const inserts = new GroupCommit<Record<string, Json>>((table, rows, previous) =>
-      previous.then(async () => {
-        await this.ipc.rpush(keys.pending(table, 'ins'), JSON.stringify(rows))
-      }),
-    )
+    /**
+     * Inserts of one table and turn go to the IPC store in one call: as COPY text when the
+     * table's flushes will COPY, else as the JSON text of the rows (see store/insert-items.ts).
+     */
+    const inserts = new GroupCommit<Record<string, Json>>((table, rows, previous) => {
+      let items: string[]
+      try {
+        const entry = this.scheduler.get(table)
+        const asText = settings.insertMethod === 'copy' && entry !== undefined && copySupported(entry.db)
+        items = entry ? encodeInsertItems(entry.meta, rows, asText) : [JSON.stringify(rows)]
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return previous.then(async () => {
+        await this.ipc.rpush(keys.pending(table, 'ins'), ...items)
+      })
+    })
     this.scheduler = new FlushScheduler({
       ...this.recovery,
       flushInterval: settings.flushInterval,
       maxBackoffMs: settings.maxBackoffMs,
       orphanRetries: settings.orphanRetries,
       ledgerRetentionMs: settings.ledgerRetentionMs,
+      insertMethod: settings.insertMethod,
       isClosing: () => this.gate.closing !== undefined,
       track: (work) => this.gate.track(work),
       report,

@@ -143,25 +143,28 @@ export function coreContract(h: Harness): void {
   })
 
   describe('insert', () => {
-    test('queued rows are inserted in order, 1,000 per statement, with $defaultFn run at the call', async () => {
-      const buffer = await h.open()
-      const t = buffer.table(events)
-      const calls: Promise<void>[] = []
-      for (let i = 1; i <= 2500; i++) calls.push(t.insert({ kind: `k${i}`, userId: i, payload: { i } }))
-      await Promise.all(calls)
-      const report = await t.flush()
-      expect(report.inserted).toBe(2500)
-      // 3 INSERTs + 3 savepoints (2 statements each) + the ledger
-      expect(report.statements).toBeLessThanOrEqual(10)
-      const rows = await h.env.query<{ id: number; user_id: number }>(
-        'select id, user_id from wb_events order by id',
-      )
-      expect(rows).toHaveLength(2500)
-      expect(rows.every((r) => r.id === r.user_id)).toBe(true)
-      await buffer.table(tokens).insert({ owner: 1 })
-      await buffer.table(tokens).flush()
-      expect(await h.env.query('select count(*)::int as n from wb_tokens')).toEqual([{ n: 1 }])
-    })
+    test.each(['copy', 'insert'] as const)(
+      'queued rows are inserted in order (insertMethod %s: one COPY, or 1,000 per INSERT), with $defaultFn run at the call',
+      async (insertMethod) => {
+        const buffer = await h.open({ insertMethod })
+        const t = buffer.table(events)
+        const calls: Promise<void>[] = []
+        for (let i = 1; i <= 2500; i++) calls.push(t.insert({ kind: `k${i}`, userId: i, payload: { i } }))
+        await Promise.all(calls)
+        const report = await t.flush()
+        expect(report.inserted).toBe(2500)
+        // 'insert': 3 INSERTs + one savepoint (2 statements) + the ledger; 'copy': one COPY instead
+        expect(report.statements).toBeLessThanOrEqual(insertMethod === 'copy' ? 5 : 7)
+        const rows = await h.env.query<{ id: number; user_id: number }>(
+          'select id, user_id from wb_events order by id',
+        )
+        expect(rows).toHaveLength(2500)
+        expect(rows.every((r) => r.id === r.user_id)).toBe(true)
+        await buffer.table(tokens).insert({ owner: 1 })
+        await buffer.table(tokens).flush()
+        expect(await h.env.query('select count(*)::int as n from wb_tokens')).toEqual([{ n: 1 }])
+      },
+    )
 
     test('odac: an increment/update of a row still in the insert queue is applied, not lost (affected rows are checked)', async () => {
       const buffer = await h.open()

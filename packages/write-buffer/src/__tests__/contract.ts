@@ -3,6 +3,7 @@ import { coreContract } from './contract-core.js'
 import { deferredContract } from './contract-deferred.js'
 import { durabilityContract } from './contract-durability.js'
 import { flushContract } from './contract-flush.js'
+import { insertContract } from './contract-inserts.js'
 import { receiptContract } from './contract-receipts.js'
 import type { WriteBufferEnv } from './env.js'
 import { useHarness } from './harness.js'
@@ -26,6 +27,7 @@ export function runWriteBufferContract(name: string, makeEnv: () => Promise<Writ
     })
     coreContract(h)
     flushContract(h)
+    insertContract(h)
     receiptContract(h)
     durabilityContract(h)
     deferredContract(h)

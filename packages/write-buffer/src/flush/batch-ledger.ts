@@ -240,9 +240,21 @@ export async function recordDeadLetters(
     tx,
     sql`insert into ${sql.raw(DEAD_LETTER_TABLE)} (table_id, batch_id, kind, payload, error)
       select ${table}, v.batch_id, v.kind, v.payload, v.error
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(batch_id text, kind text, payload jsonb, error text)`,
+      from jsonb_to_recordset(${JSON.stringify(rows, storableText)}::jsonb) as v(batch_id text, kind text, payload jsonb, error text)`,
     counter,
   )
+}
+
+/** Text jsonb refuses (a lone surrogate, NUL): often why the row was refused in the first place. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is looked for
+const UNSTORABLE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]|\u0000/g
+
+/**
+ * A JSON.stringify replacer that turns what jsonb cannot hold into U+FFFD, so a dead letter is
+ * always recorded (a letter that cannot be would fail its flush, again and again).
+ */
+function storableText(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? value.replace(UNSTORABLE, '\ufffd') : value
 }
 
 /**

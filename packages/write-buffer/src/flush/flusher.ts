@@ -24,7 +24,7 @@ import {
   recordOrphans,
   recordWatermarks,
 } from './batch-ledger.js'
-import { insertRows } from './inserts.js'
+import { type InsertMethod, insertRows } from './inserts.js'
 import { type BatchContent, emptyPlan, listBatches, mergeBatch, type RowChange, readBatch } from './plan.js'
 import { applyRowChanges } from './row-changes.js'
 import { describeError, type Executor } from './sql-util.js'
@@ -38,6 +38,8 @@ export interface FlushContext extends LockedWorkContext {
   onCommitted?: (table: string, watermarks: Map<string, number>) => void
   /** Whether this flush should also prune old ledger rows. */
   shouldPrune?: (table: string) => boolean
+  /** How queued rows are inserted (COPY when the driver has it, else INSERT). @default 'copy' */
+  insertMethod?: InsertMethod
 }
 
 /**
@@ -128,7 +130,7 @@ async function flushLocked(ctx: FlushContext, meta: TableMeta, db: Executor): Pr
       await tx.execute(tagFlushTransaction)
       await recordBatches(tx, table, ids, counter)
       const fresh = await claimReceipts(tx, table, plan.receipts, counter)
-      const inserted = await insertRows(tx, meta, plan.inserts, counter)
+      const inserted = await insertRows(tx, meta, plan.inserts, counter, ctx.insertMethod)
       const changed = await applyRowChanges(tx, meta, withReceipted(plan.rows.values(), fresh), counter)
       report.inserted = inserted.inserted
       report.updatedRows = changed.updated

@@ -14,6 +14,11 @@ export interface ChunkHandlers<T, P, R> {
   onApplied: (items: T[], result: R) => void
   /** Called with each item the database refused on its own. */
   onPoison: (item: T, error: unknown) => void
+  /**
+   * Splits an item that holds several rows (a run of COPY text) into smaller items, to isolate a
+   * poison row in it; `[item]` when it holds one. Without it, every item is one row.
+   */
+  split?: (item: T) => T[]
 }
 
 /**
@@ -84,13 +89,14 @@ export async function applyIsolated<T, P, R>(
   } catch (error) {
     if (!isDataError(error)) throw error
     const [only] = items
-    if (items.length === 1 && only !== undefined) {
+    const parts = items.length === 1 && only !== undefined && handlers.split ? handlers.split(only) : items
+    if (parts.length === 1 && only !== undefined) {
       handlers.onPoison(only, error)
       return
     }
-    const middle = Math.ceil(items.length / 2)
-    await applyIsolated(tx, items.slice(0, middle), handlers, counter)
-    await applyIsolated(tx, items.slice(middle), handlers, counter)
+    const middle = Math.ceil(parts.length / 2)
+    await applyIsolated(tx, parts.slice(0, middle), handlers, counter)
+    await applyIsolated(tx, parts.slice(middle), handlers, counter)
     return
   }
   handlers.onApplied(items, result.value)

@@ -1,4 +1,5 @@
 import type { Ipc, Json } from '@tidesync/ipc'
+import { decodeInsertItem, type InsertRun, isTextRun } from '../store/insert-items.js'
 import type { KeyLayout, PendingKind } from '../store/keys.js'
 import { type EncodedKey, parseRowField, rowId } from '../store/table-meta.js'
 
@@ -20,7 +21,8 @@ export interface RowChange {
 
 /** Everything one flush writes: inserts first (in order), then one change per row. */
 export interface Plan {
-  inserts: Record<string, Json>[]
+  /** Queued rows, in order: runs of JSON rows or of COPY text (see `store/insert-items.ts`). */
+  inserts: InsertRun[]
   rows: Map<string, RowChange>
   /** Journal instance -> highest journal sequence number in this plan. */
   watermarks: Map<string, number>
@@ -131,10 +133,8 @@ export function pendingDelta(row: RowChange | undefined, column: string): bigint
  */
 export function mergeBatch(plan: Plan, content: BatchContent): void {
   for (const item of (content.ins as Json[] | undefined) ?? []) {
-    // An item is the JSON text of the rows one turn queued (see GroupCommit), or one row.
-    if (typeof item === 'string')
-      for (const row of JSON.parse(item) as Record<string, Json>[]) plan.inserts.push(row)
-    else plan.inserts.push(item as Record<string, Json>)
+    // An item holds the rows one turn queued (see GroupCommit and store/insert-items.ts).
+    for (const run of decodeInsertItem(item)) plan.inserts.push(run)
   }
   for (const [field, value] of Object.entries((content.upd as Record<string, Json> | undefined) ?? {})) {
     const parsed = parseRowField(field)
@@ -172,9 +172,12 @@ export function mergeOp(plan: Plan, op: OpRecord): void {
       for (const [column, value] of Object.entries(op[4])) setColumn(row, column, value)
       break
     }
-    case 'n':
-      plan.inserts.push(op[3])
+    case 'n': {
+      const last = plan.inserts[plan.inserts.length - 1]
+      if (last && !isTextRun(last)) last.rows.push(op[3])
+      else plan.inserts.push({ rows: [op[3]] })
       break
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import type { LockedWorkContext } from '../store/locked-work.js'
 import type { TableMeta } from '../store/table-meta.js'
 import type { AnyPgDatabase, FlushReport } from '../types.js'
 import { type FlushContext, flushTable } from './flusher.js'
+import type { InsertMethod } from './inserts.js'
 import type { Executor } from './sql-util.js'
 
 /** One registered table and its flush state in this process. */
@@ -23,6 +24,7 @@ export interface SchedulerContext extends LockedWorkContext {
   maxBackoffMs: number
   orphanRetries: number
   ledgerRetentionMs: number
+  insertMethod: InsertMethod
   /** Whether `close()` began (no background flush is started then). */
   isClosing: () => boolean
   /** Keeps a background flush among the work `close()` waits for. */
@@ -60,6 +62,7 @@ export class FlushScheduler {
       lockWaitMs: ctx.lockWaitMs,
       orphanRetries: ctx.orphanRetries,
       ledgerRetentionMs: ctx.ledgerRetentionMs,
+      insertMethod: ctx.insertMethod,
       report: ctx.report,
       onCommitted: ctx.onCommitted,
       shouldPrune: (table) => {

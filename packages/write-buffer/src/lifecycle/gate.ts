@@ -6,7 +6,22 @@ import { WriteBufferError } from '../errors.js'
  */
 export class Gate {
   /** Resolves once start-up recovery is done (set by the buffer right after construction). */
-  ready: Promise<void> = Promise.resolve()
+  get ready(): Promise<void> {
+    return this.readyPromise
+  }
+  set ready(promise: Promise<void>) {
+    this.readyPromise = promise
+    this.isReady = false
+    promise.then(
+      () => {
+        if (this.readyPromise === promise) this.isReady = true
+      },
+      () => undefined,
+    )
+  }
+  /** `ready` has resolved: calls need not wait for it. */
+  isReady = false
+  private readyPromise: Promise<void> = Promise.resolve()
   /** Set once `close()` began. */
   closing: Promise<void> | undefined
   /** A shutdown signal started the close (the process ends after the final flush). */

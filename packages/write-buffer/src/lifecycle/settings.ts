@@ -15,6 +15,7 @@ export type Settings = Required<
     | 'orphanRetries'
     | 'ledgerRetentionMs'
     | 'maxBackoffMs'
+    | 'insertMethod'
   >
 >
 
@@ -50,6 +51,7 @@ export function resolveSettings(options: WriteBufferOptions): Settings {
     orphanRetries: options.orphanRetries ?? 5,
     ledgerRetentionMs: positive(options.ledgerRetentionMs, 7 * 24 * 3600 * 1000, 'ledgerRetentionMs'),
     maxBackoffMs: positive(options.maxBackoffMs, 60_000, 'maxBackoffMs'),
+    insertMethod: insertMethod(options.insertMethod),
   }
 }
 
@@ -65,6 +67,13 @@ export function resolveDurability(options: WriteBufferOptions): DurabilitySettin
     journalFsync:
       options.journalFsync === 'always' ? 'always' : positive(options.journalFsync, 1000, 'journalFsync'),
   }
+}
+
+function insertMethod(value: WriteBufferOptions['insertMethod']): 'copy' | 'insert' {
+  if (value === undefined) return 'copy'
+  if (value !== 'copy' && value !== 'insert')
+    throw new WriteBufferError('WB_INVALID_OPTION', `insertMethod must be 'copy' or 'insert'.`)
+  return value
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -14,6 +14,7 @@ import {
 } from '../flush/plan.js'
 import { describeError, type Executor } from '../flush/sql-util.js'
 import { addDelta, decodeValue, encodeValue } from '../store/codec.js'
+import { decodeInsertItem, runRows } from '../store/insert-items.js'
 import type { KeyLayout, PendingKind } from '../store/keys.js'
 import { readVersion } from '../store/seqlock.js'
 import { type ColumnMeta, type EncodedKey, rowField, rowId, type TableMeta } from '../store/table-meta.js'
@@ -132,9 +133,7 @@ async function readQueuedInsert(
       for (const item of await ipc.lrange(keyOf(kind), 0, -1)) {
         const rows =
           kind === 'ins'
-            ? typeof item === 'string'
-              ? (JSON.parse(item) as Record<string, Json>[])
-              : [item as Record<string, Json>]
+            ? decodeInsertItem(item).flatMap((run) => runRows(meta, run))
             : opsOf(item).flatMap((op) => (op[2] === 'n' ? [op[3]] : []))
         for (const row of rows) {
           const rowKey = meta.keyColumns.map((c) => row[c.key])

@@ -134,11 +134,11 @@ function encodeScalar(key: string, value: unknown): Json {
 }
 
 function toJson(key: string, value: unknown): Json {
-  if (is(value, SQL)) throw invalid(key, value, 'SQL expressions cannot be buffered')
   // Fast path: plain JSON data is copied as it is (a copy: the caller may change the object
-  // before the write reaches the IPC store).
+  // before the write reaches the IPC store). An SQL expression is no plain data.
   const copy = copyPlainJson(value, 0)
   if (copy !== NOT_PLAIN) return copy
+  if (is(value, SQL)) throw invalid(key, value, 'SQL expressions cannot be buffered')
   // Anything else becomes what drizzle would send (JSON.stringify: toJSON(), undefined dropped).
   let text: string | undefined
   try {

@@ -32,6 +32,10 @@ export class TableMeta {
   readonly schema: string | undefined
   readonly columns = new Map<string, ColumnMeta>()
   readonly keyColumns: ColumnMeta[]
+  /** Columns with a `$defaultFn`, in table order. */
+  private readonly defaultFnColumns: ColumnMeta[]
+  /** Columns an insert must give (NOT NULL without any default). */
+  private readonly requiredColumns: ColumnMeta[]
   /** `"schema"."table"` */
   readonly sqlName: SQL
 
@@ -59,6 +63,8 @@ export class TableMeta {
         generated: column.generated !== undefined || column.generatedIdentity?.type === 'always',
       })
     }
+    this.defaultFnColumns = [...this.columns.values()].filter((c) => c.column.defaultFn !== undefined)
+    this.requiredColumns = [...this.columns.values()].filter((c) => c.required)
     const keys = primaryKey ?? declaredPrimaryKey(this, config.primaryKeys) ?? defaultPrimaryKey
     const keyList = Array.isArray(keys) ? keys : [keys]
     if (keyList.length === 0)
@@ -179,18 +185,24 @@ export class TableMeta {
         table: this.id,
       })
     }
-    const withDefaults: Record<string, unknown> = { ...(row as Record<string, unknown>) }
-    for (const meta of this.columns.values()) {
-      if (withDefaults[meta.key] !== undefined) continue
-      const fn = meta.column.defaultFn
-      if (fn) {
-        const value = fn()
-        if (!is(value, SQL)) withDefaults[meta.key] = value
-      }
+    const input = row as Record<string, unknown>
+    // `$defaultFn`s of the columns the row leaves out, in table order, before any validation.
+    const defaults: [ColumnMeta, unknown][] = []
+    for (const meta of this.defaultFnColumns) {
+      if (input[meta.key] !== undefined) continue
+      const value = (meta.column.defaultFn as () => unknown)()
+      if (!is(value, SQL)) defaults.push([meta, value])
     }
-    const encoded = this.encodeFields(withDefaults, false)
-    for (const meta of this.columns.values()) {
-      if (meta.required && !(meta.key in encoded)) {
+    const out: Record<string, Json> = {}
+    for (const key in input) {
+      if (!Object.hasOwn(input, key)) continue
+      const value = input[key]
+      if (value === undefined) continue
+      out[key] = this.encodeInsertValue(this.column(key), value)
+    }
+    for (const [meta, value] of defaults) out[meta.key] = this.encodeInsertValue(meta, value)
+    for (const meta of this.requiredColumns) {
+      if (out[meta.key] === undefined) {
         throw new WriteBufferError(
           'WB_MISSING_COLUMN',
           `insert() on "${this.name}" needs column "${meta.key}" (NOT NULL without a default).`,
@@ -198,7 +210,20 @@ export class TableMeta {
         )
       }
     }
-    return encoded
+    return out
+  }
+
+  private encodeInsertValue(meta: ColumnMeta, value: unknown): Json {
+    if (meta.generated) {
+      throw new WriteBufferError(
+        'WB_UNKNOWN_COLUMN',
+        `Column "${meta.key}" is generated: it cannot be written.`,
+        {
+          table: this.id,
+        },
+      )
+    }
+    return encodeValue(meta.column, meta.key, value)
   }
 
   /** Adds `$onUpdateFn` columns the caller did not set (as drizzle's update() does). */

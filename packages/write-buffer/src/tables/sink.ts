@@ -69,6 +69,27 @@ export function createSink(ctx: SinkContext): TableSink {
     if (turn) await turn
   }
 
+  /**
+   * The acknowledgement every insert of one group shares (the group's commit, as a void promise
+   * that also starts a flush past maxQueueSize), tracked once per group as work in progress.
+   * Why: one promise per turn and table instead of a chain of them per insert.
+   */
+  const groupAcks = new WeakMap<Promise<number>, Promise<void>>()
+  const acknowledged = (meta: TableMeta, appended: Promise<number>): Promise<void> => {
+    let ack = groupAcks.get(appended)
+    if (ack === undefined) {
+      ack = appended.then((length) => {
+        if (length >= ctx.maxQueueSize) ctx.requestFlush(meta)
+      })
+      groupAcks.set(appended, ack)
+      gate.track(ack.catch(() => undefined))
+    }
+    return ack
+  }
+
+  const appendInsert = (meta: TableMeta, row: Record<string, Json>, journal: Journal | undefined) =>
+    journal ? journal.append(meta.id, ['n', row]) : ctx.inserts.append(meta.id, row)
+
   const sink: TableSink = {
     increment: (meta, key, column, delta, receipt) =>
       operation(meta, async (journal) => {
@@ -129,11 +150,12 @@ export function createSink(ctx: SinkContext): TableSink {
         await ipc.hset(keys.pending(meta.id, 'upd'), Object.fromEntries(entries) as Record<string, Json>)
         return 0
       }),
-    insert: (meta, row) =>
-      operation(meta, async (journal) => {
-        if (journal) return journal.append(meta.id, ['n', row])
-        return ctx.inserts.append(meta.id, row)
-      }),
+    insert: (meta, row) => {
+      // Once started, an insert only joins its turn's group (it yields to the event loop anyway:
+      // the group is committed in a later turn, so it spends no turn budget).
+      if (gate.closing || !gate.isReady) return operation(meta, (journal) => appendInsert(meta, row, journal))
+      return acknowledged(meta, appendInsert(meta, row, ctx.journal()))
+    },
     get: async (meta, key: EncodedKey, column) => {
       await gate.open()
       const value = await readValue(

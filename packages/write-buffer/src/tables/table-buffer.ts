@@ -1,3 +1,4 @@
+import type { Json } from '@tidesync/ipc'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { WriteBufferError } from '../errors.js'
 import { claimReceipts } from '../flush/batch-ledger.js'
@@ -56,7 +57,7 @@ export interface TableSink {
     key: EncodedKey,
     fields: Record<string, import('@tidesync/ipc').Json>,
   ): Promise<void>
-  insert(meta: TableMeta, row: Record<string, import('@tidesync/ipc').Json>): Promise<void>
+  insert(meta: TableMeta, row: Record<string, Json>): Promise<void>
   get(meta: TableMeta, key: EncodedKey, column: string): Promise<unknown>
   flush(meta: TableMeta): Promise<FlushReport>
 }
@@ -89,9 +90,14 @@ export class TableBuffer<T extends PgTable> {
   }
 
   /** Queues a row; rows are inserted in order, 1,000 per statement, at the next flush. */
-  async insert(row: T['$inferInsert']): Promise<void> {
-    const encoded = this.meta.encodeRow(row)
-    await this.sink.insert(this.meta, encoded)
+  insert(row: T['$inferInsert']): Promise<void> {
+    let encoded: Record<string, Json>
+    try {
+      encoded = this.meta.encodeRow(row)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.sink.insert(this.meta, encoded)
   }
 
   /** Flushes this table now (waits for the flush lock if another process holds it). */
