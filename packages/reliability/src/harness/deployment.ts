@@ -13,7 +13,14 @@ export interface DeploymentOptions {
   server?: Partial<
     Pick<
       ServerConfig,
-      'maxHttpBufferSize' | 'maxMessageBytes' | 'syncLockWaitMs' | 'syncLockTtlSeconds' | 'pgConnectTimeoutMs'
+      | 'maxHttpBufferSize'
+      | 'maxMessageBytes'
+      | 'syncLockWaitMs'
+      | 'syncLockTtlSeconds'
+      | 'pgConnectTimeoutMs'
+      | 'poolSize'
+      | 'maxChangesPerTransaction'
+      | 'scoped'
     >
   >
 }

@@ -35,6 +35,18 @@ export interface ServerConfig {
   syncLockTtlSeconds?: number
   /** node-postgres pool: connect timeout (ms). @default 3000 */
   pgConnectTimeoutMs?: number
+  /** node-postgres pool: most connections. @default 8 */
+  poolSize?: number
+  /** tidesync's maxChangesPerTransaction. @default the server's (250) */
+  maxChangesPerTransaction?: number
+  /**
+   * Authenticate sockets and scope `items` per user (capacity runs): the handshake's `auth` is
+   * `{ user, group }` (the user sees and writes the items owned by `user` or `group`) or
+   * `{ role: 'real' }` (the items whose owner starts with `c`: the simulated clients'). A
+   * socket without either is refused.
+   * @default false (every socket accepted, no scope)
+   */
+  scoped?: boolean
 }
 
 /** What a server process reports about itself. */
@@ -58,6 +70,15 @@ export interface ServerStats {
   sockets: number
   /** Sockets the server disconnected itself (e.g. a violation policy). */
   serverDisconnects: number
+  /** Live subscriptions on this server's sockets. */
+  subscriptions: number
+  /** Requests being handled / waiting for a slot of their socket, now. */
+  requestsRunning: number
+  requestsQueued: number
+  /** Queries sent to PostgreSQL (through the pool) since start-up. */
+  pgQueries: number
+  /** IPC calls (write buffer and tidesync) by method since start-up. */
+  ipcCalls: Record<string, number>
 }
 
 /**

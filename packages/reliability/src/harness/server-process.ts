@@ -6,9 +6,12 @@
  *
  * It answers the test's requests (stats, flush, close, arm a crash) over the process channel.
  * The only instrumentation is `instrumentIpc`, which watches (never changes) the IPC calls of the
- * write buffer so that an armed crash can happen at an exact point of a flush.
+ * write buffer so that an armed crash can happen at an exact point of a flush, and counts the
+ * IPC calls and PostgreSQL queries (for capacity figures: round trips per change).
  */
+import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { Session } from 'node:inspector/promises'
 import type { AddressInfo } from 'node:net'
 import { createIpc, type Ipc, type IpcOptions, type WithLockOptions } from '@tidesync/ipc'
 import { ensureSchema, installTidesync, type Logger } from '@tidesync/server'
@@ -43,6 +46,30 @@ const logger: Logger = { debug() {}, info() {}, warn: record('warn'), error: rec
 
 process.on('unhandledRejection', (error) => record('unhandledRejection')(String(error), error))
 
+/**
+ * RELIABILITY_CPU_PROFILE_DIR (capacity runs, `--profile`): a V8 CPU profile of this process
+ * from start-up to a graceful close, written there as `<name>-<pid>.cpuprofile`. (`--cpu-prof`
+ * is not allowed in NODE_OPTIONS, so the inspector does it.)
+ */
+async function startProfile(): Promise<(() => Promise<void>) | null> {
+  const dir = process.env.RELIABILITY_CPU_PROFILE_DIR
+  if (!dir) return null
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: 500 })
+  await session.post('Profiler.start')
+  return async () => {
+    const { profile } = await session.post('Profiler.stop')
+    writeFileSync(`${dir}/${config?.name ?? 'server'}-${process.pid}.cpuprofile`, JSON.stringify(profile))
+    session.disconnect()
+  }
+}
+
+/** IPC calls by method, and queries sent to PostgreSQL, since start-up. */
+const ipcCalls: Record<string, number> = {}
+let pgQueries = 0
+
 /** Armed crash points (see `Request` 'arm'). */
 let crashInFlush = false
 
@@ -58,6 +85,8 @@ function instrumentIpc(ipc: Ipc): Ipc {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver)
       if (typeof value !== 'function') return value
+      if (typeof property === 'string' && property !== 'close')
+        ipcCalls[property] = (ipcCalls[property] ?? 0) + 1
       if (property === 'withLock') {
         return (key: string, ttl: number, fn: () => unknown, options?: WithLockOptions) => {
           if (!key.startsWith('wb:lock:')) return target.withLock(key, ttl, fn, options)
@@ -90,13 +119,21 @@ function instrumentIpc(ipc: Ipc): Ipc {
 }
 
 async function main(cfg: ServerConfig): Promise<void> {
+  const stopProfile = await startProfile()
   const pool = new pg.Pool({
     connectionString: cfg.databaseUrl,
-    max: 8,
+    max: cfg.poolSize ?? 8,
     connectionTimeoutMillis: cfg.pgConnectTimeoutMs ?? 3000,
   })
   // No 'error' listeners of our own on the pool: createWriteBuffer and installTidesync attach
   // them (a lost connection must not end the process; see finding 6 in docs/reliability.md).
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    ;(client as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+      pgQueries++
+      return query(...args)
+    }
+  })
   const db = drizzle(pool)
   // Every server runs ensureSchema at start-up, also while the others take writes (finding 1).
   await ensureSchema(db)
@@ -152,9 +189,11 @@ async function main(cfg: ServerConfig): Promise<void> {
     db,
     ipc,
     writeBuffer: buffer,
-    models: { items: { table: items, counters: ['likes'] } },
+    models: { items: { table: items, counters: ['likes'], ...(cfg.scoped ? { scope: itemsScope } : {}) } },
+    ...(cfg.scoped ? { authenticate: scopedUser } : {}),
     logger,
     maxMessageBytes: cfg.maxMessageBytes,
+    maxChangesPerTransaction: cfg.maxChangesPerTransaction,
     syncLockWaitMs: cfg.syncLockWaitMs,
     syncLockTtlSeconds: cfg.syncLockTtlSeconds,
   })
@@ -188,6 +227,11 @@ async function main(cfg: ServerConfig): Promise<void> {
       pendingWrites: await pendingWrites().catch(() => -1),
       sockets: io.of('/').sockets.size,
       serverDisconnects,
+      subscriptions: tidesync.subscriptionCount,
+      requestsRunning: tidesync.requests.running,
+      requestsQueued: tidesync.requests.queued,
+      pgQueries,
+      ipcCalls: { ...ipcCalls },
     }
   }
 
@@ -198,6 +242,7 @@ async function main(cfg: ServerConfig): Promise<void> {
     await buffer.close().catch((error) => record('close')(`final flush failed: ${(error as Error).message}`))
     await rawIpc.close()
     await pool.end()
+    await stopProfile?.()
   }
 
   /**
@@ -251,6 +296,21 @@ async function main(cfg: ServerConfig): Promise<void> {
     )
   })
   send({ rel: true, type: 'ready', port, pid: process.pid })
+}
+
+/** Who a socket is when the server is `scoped` (see `ServerConfig.scoped`). */
+type ScopedUser = { role: 'real' } | { user: string; group: string }
+
+function scopedUser(handshake: { auth: Record<string, unknown> }): ScopedUser | null {
+  const { user, group, role } = handshake.auth ?? {}
+  if (role === 'real') return { role: 'real' }
+  if (typeof user !== 'string' || user === '') return null
+  return { user, group: typeof group === 'string' && group !== '' ? group : user }
+}
+
+/** The simulated clients own `c<n>` records; every other user sees its own and its group's. */
+function itemsScope(ctx: ScopedUser) {
+  return 'role' in ctx ? { owner: { gte: 'c', lt: 'd' } } : { owner: { in: [ctx.user, ctx.group] } }
 }
 
 /** An error and its causes, one per line. */

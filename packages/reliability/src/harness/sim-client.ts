@@ -20,6 +20,8 @@ export interface SimClientOptions {
   recorder: Recorder
   /** Per-request timeout of the client. @default 10000 */
   requestTimeoutMs?: number
+  /** The socket.io handshake's `auth` (a `scoped` server needs one). @default none */
+  auth?: Record<string, unknown>
 }
 
 export type OpKind = 'create' | 'update' | 'increment' | 'delete'
@@ -52,6 +54,7 @@ export class SimClient {
       reconnectionDelay: 100,
       reconnectionDelayMax: 1000,
       timeout: 5000,
+      ...(options.auth ? { auth: options.auth } : {}),
     }) as TidesyncSocket
     this.socket = socket
     socket.on('connect', () => recorder.connected(index, Date.now()))

@@ -117,6 +117,13 @@ export async function verify(
   databaseUrl: string,
   recorder: Recorder,
   clients: SimClient[],
+  options: {
+    /**
+     * SQL condition on `items` selecting the records the simulated clients own (other writers
+     * share the table in capacity runs). @default every record
+     */
+    itemsWhere?: string
+  } = {},
 ): Promise<VerifyReport> {
   const problems: string[] = []
   const problem = (message: string) => {
@@ -143,7 +150,8 @@ export async function verify(
   let tombstones: Set<string>
   let applied: Array<{ client_id: string; change_id: string }>
   try {
-    rows = (await client.query<ItemRow>(`SELECT ${COLUMNS.join(', ')} FROM items`)).rows
+    const where = options.itemsWhere ? ` WHERE ${options.itemsWhere}` : ''
+    rows = (await client.query<ItemRow>(`SELECT ${COLUMNS.join(', ')} FROM items${where}`)).rows
     tombstones = new Set(
       (
         await client.query<{ uid: string }>(
