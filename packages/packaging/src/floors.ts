@@ -143,7 +143,7 @@ export const PACKAGE_FLOORS: readonly PackageFloors[] = [
       },
       {
         name: 'writes',
-        members: ['core/apply-remote.ts', 'core/local-writes.ts', 'core/integrity.ts'],
+        members: ['core/apply-server.ts', 'core/apply-remote.ts', 'core/local-writes.ts', 'core/integrity.ts'],
       },
       { name: 'sync', members: ['core/sync/'] },
       { name: 'collection', members: ['core/collection.ts'] },

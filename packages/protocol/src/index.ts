@@ -27,9 +27,11 @@ export type { Logger } from './logger.js'
 export type {
   Change,
   ChangeOutcome,
+  ColumnarRecords,
   ChangesPush,
   FullSyncRequest,
   FullSyncResult,
+  PullFormat,
   PullRequest,
   PullResult,
   PushRequest,

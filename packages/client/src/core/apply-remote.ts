@@ -1,5 +1,7 @@
 import type { ChangeOutcome, RecordWithMeta, Tombstone } from '@tidesync/protocol'
+import { applyServerBatch } from './apply-server.js'
 import { type ClientContext, findModel } from './context.js'
+import { readRowAndMeta } from './db/meta-pages.js'
 import type { CheckpointRow, MetaRow, OutboxRow } from './db/rows.js'
 import { TidesyncServerError } from './errors.js'
 import { mergeServerState, tombstone, withCounters } from './merge.js'
@@ -7,20 +9,13 @@ import { entriesFor, pendingFrom } from './outbox.js'
 import { sameValue } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'
 
-/**
- * Writes what the server sent into the local database, in transactions of at most
- * `chunkSize` records (fake-indexeddb slows down quadratically in long transactions, and a
- * browser stays responsive). Every function is idempotent: applying the same data twice is
- * harmless, which is what makes retries and two tabs safe.
- */
-
 type Row = Record<string, unknown>
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
+/**
+ * The server's data as the sync steps apply it, in transactions of at most `chunkSize` records
+ * (see `applyServerBatch`). Every function is idempotent: applying the same data twice is
+ * harmless, which is what makes retries and two tabs safe.
+ */
 
 /** Applies server states of records. Returns how many were processed. */
 export async function applyUpserts(
@@ -29,26 +24,7 @@ export async function applyUpserts(
   items: readonly RecordWithMeta[],
   options: { onlyKnown?: boolean; onChunk?: (applied: number) => void } = {},
 ): Promise<number> {
-  const { db } = ctx
-  for (const chunk of chunks(items, ctx.chunkSize)) {
-    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
-      const uids = chunk.map((item) => item.record.uid)
-      const [rows, metas] = await Promise.all([db.records(model).bulkGet(uids), db.meta(model).bulkGet(uids)])
-      const putRows: Row[] = []
-      const deleteRows: string[] = []
-      const putMetas: MetaRow[] = []
-      chunk.forEach((item, i) => {
-        const result = mergeServerState(model, item, rows[i], metas[i], options.onlyKnown ?? false)
-        if (result.row === null) deleteRows.push(item.record.uid)
-        else if (result.row) putRows.push(result.row)
-        if (result.meta) putMetas.push(result.meta)
-      })
-      if (putRows.length) await db.records(model).bulkPut(putRows)
-      if (deleteRows.length) await db.records(model).bulkDelete(deleteRows)
-      if (putMetas.length) await db.meta(model).bulkPut(putMetas)
-    })
-    options.onChunk?.(chunk.length)
-  }
+  await applyServerBatch(ctx, model, { upserts: items }, options)
   return items.length
 }
 
@@ -61,20 +37,7 @@ export async function applyTombstones(
   model: ModelInfo,
   items: readonly Tombstone[],
 ): Promise<void> {
-  const { db } = ctx
-  for (const chunk of chunks(items, ctx.chunkSize)) {
-    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
-      const uids = chunk.map((item) => item.uid)
-      const metas = await db.meta(model).bulkGet(uids)
-      const putMetas: MetaRow[] = []
-      chunk.forEach((item, i) => {
-        const meta = metas[i]
-        if (meta) putMetas.push(tombstone(meta, item.deleted_at, item.rev))
-      })
-      await db.records(model).bulkDelete(uids)
-      if (putMetas.length) await db.meta(model).bulkPut(putMetas)
-    })
-  }
+  if (items.length > 0) await applyServerBatch(ctx, model, { deletes: items })
 }
 
 /** Drops records that left the client's subset: no tombstone, they still exist on the server. */
@@ -83,13 +46,7 @@ export async function evictRecords(
   model: ModelInfo,
   uids: readonly string[],
 ): Promise<void> {
-  const { db } = ctx
-  for (const chunk of chunks(uids, ctx.chunkSize)) {
-    await db.dexie.transaction('rw', [db.records(model), db.meta(model)], async () => {
-      await db.records(model).bulkDelete(chunk)
-      await db.meta(model).bulkDelete(chunk)
-    })
-  }
+  if (uids.length > 0) await applyServerBatch(ctx, model, { evict: uids })
 }
 
 /** Stores a subset's checkpoint. */
@@ -163,11 +120,14 @@ export async function applyOutcomes(
     }
   }
   const models = [...new Set([...touched.values()].map((t) => t.model))]
-  const scope = [db.outbox, ...models.flatMap((model) => [db.records(model), db.meta(model)])]
+  const scope = [
+    db.outbox,
+    ...models.flatMap((model) => [db.records(model), db.meta(model), db.pages(model)]),
+  ]
   await db.dexie.transaction('rw', scope, async () => {
     await db.outbox.bulkDelete(answered)
     for (const { model, uid, states, deleted } of touched.values()) {
-      const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+      const [row, stored] = await readRowAndMeta(db, model, uid)
       if (!row && !stored) continue
       const remaining = pendingFrom(model, await entriesFor(db, model, uid))
       let meta: MetaRow | undefined = stored ? { ...stored, ...remaining } : undefined

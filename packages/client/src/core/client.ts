@@ -219,7 +219,7 @@ export class TidesyncClient<S extends Schema = Schema> {
     }
     for (const stop of this.teardown.splice(0)) stop()
     this.engineRef?.close()
-    this.db?.dexie.close()
+    this.db?.close()
     this.statusStore.complete()
     this.errorSubject.complete()
   }

@@ -1,7 +1,8 @@
 import type { Table } from 'drizzle-orm'
 import { Observable, type Subscriber } from 'rxjs'
 import type { ClientContext } from './context.js'
-import { type FindOptions, live, queryRecords } from './live/query.js'
+import { liveRecord, liveRecords } from './live/live-records.js'
+import { type FindOptions, queryRecords } from './live/query.js'
 import { createRecord, deleteRecord, incrementRecord, updateRecord } from './local-writes.js'
 import type { ModelInfo } from './schema/model.js'
 import type { SubsetState } from './sync/subsets.js'
@@ -82,8 +83,8 @@ export class Collection<T extends Table = Table, R extends Record<string, unknow
     const normalized = normalizeWhere(this.model, where as Record<string, unknown>)
     return this.whenReady(({ ctx, engine }, subscriber) => {
       const release = options.sync !== false ? engine.addSubset(this.model, normalized).release : undefined
-      const inner = live(
-        () => queryRecords(ctx.db, this.model, normalized.wire, options as FindOptions) as Promise<R[]>,
+      const inner = (
+        liveRecords(ctx.db, this.model, normalized.wire, options as FindOptions) as Observable<R[]>
       ).subscribe(subscriber)
       return () => {
         inner.unsubscribe()
@@ -95,9 +96,7 @@ export class Collection<T extends Table = Table, R extends Record<string, unknow
   /** One record, live (undefined while it does not exist locally). Reads only local data. */
   get$(uid: string): Observable<R | undefined> {
     return this.whenReady(({ ctx }, subscriber) => {
-      const inner = live(() => ctx.db.records(this.model).get(uid) as Promise<R | undefined>).subscribe(
-        subscriber,
-      )
+      const inner = (liveRecord(ctx.db, this.model, uid) as Observable<R | undefined>).subscribe(subscriber)
       return () => inner.unsubscribe()
     })
   }

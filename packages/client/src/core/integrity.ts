@@ -1,5 +1,6 @@
 import { Dexie } from 'dexie'
 import type { ClientContext } from './context.js'
+import { readAllMetas } from './db/meta-pages.js'
 import { emptyMeta, hasPending, type MetaRow } from './db/rows.js'
 import { pendingFrom } from './outbox.js'
 import type { ModelInfo } from './schema/model.js'
@@ -42,16 +43,14 @@ async function repairModel(ctx: ClientContext, model: ModelInfo): Promise<boolea
   const { db } = ctx
   return db.dexie.transaction(
     'rw',
-    [db.records(model), db.meta(model), db.outbox, db.checkpoints],
+    [db.records(model), db.meta(model), db.pages(model), db.outbox, db.checkpoints],
     async () => {
-      const [uids, metas, queued] = await Promise.all([
+      const [uids, { stored: metas, byUid: metaByUid }, queued] = await Promise.all([
         db.records(model).toCollection().primaryKeys(),
-        db.meta(model).toArray(),
+        // Each record's meta: its `m_` row, else its page entry (see `db/meta-pages.ts`).
+        readAllMetas(db, model),
         db.outbox.where('[model+uid]').between([model.key, Dexie.minKey], [model.key, Dexie.maxKey]).keys(),
       ])
-      const metaByUid = new Map<string, unknown>(
-        metas.map((meta) => [(meta as { uid?: string })?.uid ?? '', meta]),
-      )
       const inOutbox = new Set(queued.map((key) => (key as unknown as [string, string])[1]))
       const rowSet = new Set(uids)
       // Damaged: meta missing or malformed, a tombstone beside a live row, or unconfirmed local
@@ -60,7 +59,9 @@ async function repairModel(ctx: ClientContext, model: ModelInfo): Promise<boolea
         const meta = metaByUid.get(uid)
         return !wellFormed(meta) || meta.deleted_at !== null || (hasPending(meta) && !inOutbox.has(uid))
       })
-      const orphans = metas.filter((meta) => wellFormed(meta) && !meta.deleted_at && !rowSet.has(meta.uid))
+      const orphans = metas.filter(
+        (meta): meta is MetaRow => wellFormed(meta) && !meta.deleted_at && !rowSet.has(meta.uid),
+      )
       const malformedOrphans = metas.filter(
         (meta) => !wellFormed(meta) && !rowSet.has((meta as { uid?: string })?.uid ?? ''),
       )

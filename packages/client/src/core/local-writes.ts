@@ -1,6 +1,7 @@
 import { hlcIso } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
 import { type ClientContext, nextClock } from './context.js'
+import { readRowAndMeta } from './db/meta-pages.js'
 import { emptyMeta, type MetaRow, type StoredChange } from './db/rows.js'
 import { TidesyncClientError } from './errors.js'
 import { enqueue, markPending } from './outbox.js'
@@ -28,7 +29,7 @@ function notFound(model: ModelInfo, uid: string, deleted: boolean): TidesyncClie
 
 function tables(ctx: ClientContext, model: ModelInfo) {
   const { db } = ctx
-  return [db.records(model), db.meta(model), db.outbox, db.state]
+  return [db.records(model), db.meta(model), db.pages(model), db.outbox, db.state]
 }
 
 /** Queues `change` and stores the record's meta with the change marked pending (in the write's transaction). */
@@ -64,7 +65,7 @@ export async function createRecord(ctx: ClientContext, model: ModelInfo, data: R
   const record = prepareCreate(model, data, uid, ctx.clock.now())
   const { db } = ctx
   return db.dexie.transaction('rw', tables(ctx, model), async () => {
-    const [existing, existingMeta] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+    const [existing, existingMeta] = await readRowAndMeta(db, model, uid)
     if (existing || existingMeta) {
       throw new TidesyncClientError('CLIENT_DUPLICATE_UID', `${model.key} '${uid}' already exists locally`)
     }
@@ -93,7 +94,7 @@ export async function updateRecord(
   const clean = preparePatch(model, patch)
   const { db } = ctx
   return db.dexie.transaction('rw', tables(ctx, model), async () => {
-    const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+    const [row, stored] = await readRowAndMeta(db, model, uid)
     if (!row) throw notFound(model, uid, Boolean(stored?.deleted_at))
     const changed: Row = {}
     for (const [key, value] of Object.entries(clean)) if (!sameValue(row[key], value)) changed[key] = value
@@ -117,7 +118,7 @@ export async function updateRecord(
 export async function deleteRecord(ctx: ClientContext, model: ModelInfo, uid: string): Promise<boolean> {
   const { db } = ctx
   return db.dexie.transaction('rw', tables(ctx, model), async () => {
-    const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+    const [row, stored] = await readRowAndMeta(db, model, uid)
     if (!row && (!stored || stored.deleted_at)) return false
     const clock = await nextClock(ctx)
     const meta: MetaRow = stored ?? emptyMeta(uid)
@@ -139,7 +140,7 @@ export async function incrementRecord(
   checkIncrement(model, key, n)
   const { db } = ctx
   return db.dexie.transaction('rw', tables(ctx, model), async () => {
-    const [row, stored] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+    const [row, stored] = await readRowAndMeta(db, model, uid)
     if (!row) throw notFound(model, uid, Boolean(stored?.deleted_at))
     if (n === 0) return row
     const clock = await nextClock(ctx)

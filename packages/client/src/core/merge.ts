@@ -1,4 +1,4 @@
-import type { RecordWithMeta } from '@tidesync/protocol'
+import type { RecordWithMeta, WireMeta } from '@tidesync/protocol'
 import { emptyMeta, type MetaRow } from './db/rows.js'
 import { fromWire } from './schema/codec.js'
 import type { ModelInfo } from './schema/model.js'
@@ -77,6 +77,25 @@ export function mergeServerState(
   meta.updated_at = localNewer ? meta.updated_at : serverMeta.updated_at
   meta.deleted_at = null
   return { row: next, meta }
+}
+
+/**
+ * The meta of a server state applied to a record the client held nothing of: what
+ * `mergeServerState` gives for it (clocks of the columns the row has, counters' bases).
+ */
+export function freshMeta(model: ModelInfo, uid: string, serverMeta: WireMeta, row: Row): MetaRow {
+  const meta = emptyMeta(uid)
+  for (const column of model.columns.values()) {
+    const key = column.key
+    if (!Object.hasOwn(row, key)) continue
+    const clock = serverMeta.clocks[key]
+    if (clock) meta.clocks[key] = clock
+    if (column.counter) meta.base[key] = Number(row[key] ?? 0)
+  }
+  meta.rev = serverMeta.rev
+  meta.created_at = serverMeta.created_at
+  meta.updated_at = serverMeta.updated_at
+  return meta
 }
 
 /** The meta of a record deleted on the server (keeps a pending local delete's flag). */

@@ -68,10 +68,13 @@ export interface ModelOptions {
   counters?: string[]
   /**
    * Columns to index in IndexedDB, so local queries with an equality or range on them read
-   * through the index instead of scanning the table. Changing this needs a higher `dbVersion`.
+   * through the index instead of scanning the table, and queries with `orderBy` one of them and
+   * a `limit` walk it and stop at the limit. A list of columns is a compound index:
+   * `['projectId', 'title']` serves `find$({ projectId }, { orderBy: 'title', limit })` without
+   * visiting other projects' records. The database is upgraded when this changes.
    * @default []
    */
-  indexes?: string[]
+  indexes?: Array<string | string[]>
 }
 
 /** Progress of a long sync (initial full reconcile or a delta pull of many pages). */

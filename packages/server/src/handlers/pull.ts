@@ -1,4 +1,4 @@
-import type { PullResult, RecordWithMeta, Tombstone, Uid, Where } from '@tidesync/protocol'
+import type { PullResult, Tombstone, Uid, Where } from '@tidesync/protocol'
 import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { changesAfter, currentRevision, prunedRevision } from '../db/revisions-read.js'
@@ -6,11 +6,13 @@ import { isTrue, matchesSql, modelJoin } from '../db/sql.js'
 import { withSyncLock } from '../db/sync-lock.js'
 import { rowsOf } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import { type MetaRow, metaToWire, rowToWire, toTombstone, withMeta } from '../model/record.js'
+import { type MetaRow, rowToWire, toTombstone } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { buildFilter, type Filter } from '../model/scope.js'
 import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from '../read/checkpoint.js'
-import { readRecords } from '../read/records.js'
+import { columnsOf, type PageState, parseFormat, recordsOf } from '../read/page-encoding.js'
+import { ReadAhead } from '../read/read-ahead.js'
+import { type RowWithMeta, readRecords } from '../read/records.js'
 import { resolveModel } from '../validation/records.js'
 import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
 
@@ -27,29 +29,63 @@ import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shape
  */
 export async function deltaPull<TCtx>(core: Core<TCtx>, request: unknown, ctx: TCtx): Promise<PullResult> {
   const input = expectObject(request, 'request')
-  onlyKeys(input, ['model', 'where', 'checkpoint', 'limit'], '')
+  onlyKeys(input, ['model', 'where', 'checkpoint', 'limit', 'format'], '')
   const model = resolveModel(core, input.model)
   const limit = optionalPositiveInt(input.limit, 'limit', core.limits.maxPageSize) ?? core.limits.pageSize
   const filter = buildFilter(model, input.where as Where | undefined, ctx)
   const checkpoint = parseCheckpoint(input.checkpoint)
+  const format = parseFormat(input.format)
   const c = core as Core
   const m = model as ResolvedModel<unknown>
   return withSyncLock(c, filter.key, async () => {
-    const page =
+    const { states, ...page } =
       checkpoint.kind === 'log'
         ? await pullLog(c, m, filter, checkpoint.rev, limit)
-        : await pullSnapshot(c, m, filter, checkpoint, limit)
-    return { ...page, serverClock: core.hlc.now() }
+        : await pullSnapshot(c, m, filter, checkpoint, input.checkpoint as string, limit)
+    const now = new Date(core.now())
+    const upserts =
+      format === 'columns'
+        ? { upserts: [], columns: columnsOf(m, states, now) }
+        : { upserts: recordsOf(m, states, now) }
+    return { ...upserts, ...page, serverClock: core.hlc.now() }
   })
 }
 
-type Page = Omit<PullResult, 'serverClock'>
+/** A page before its upserts are encoded (`format`). */
+type Page = Omit<PullResult, 'serverClock' | 'upserts' | 'columns'> & { states: PageState[] }
+
+/** The snapshot pages each server read ahead (see `read/read-ahead.ts`). */
+const readAheads = new WeakMap<Core, ReadAhead<RowWithMeta[]>>()
+
+function readAheadOf(core: Core): ReadAhead<RowWithMeta[]> {
+  let readAhead = readAheads.get(core)
+  if (!readAhead) {
+    readAhead = new ReadAhead(() => core.now())
+    readAheads.set(core, readAhead)
+  }
+  return readAhead
+}
+
+/** The next snapshot rows after `lastUid` (one more than `limit`: whether more follow). */
+function snapshotRows(
+  core: Core,
+  model: ResolvedModel<unknown>,
+  filter: Filter,
+  lastUid: string | undefined,
+  limit: number,
+): Promise<RowWithMeta[]> {
+  return readRecords(core, model, filter, {
+    extra: lastUid === undefined ? undefined : gt(model.uid, lastUid),
+    limit: limit + 1,
+  })
+}
 
 async function pullSnapshot(
   core: Core,
   model: ResolvedModel<unknown>,
   filter: Filter,
   checkpoint: Exclude<Checkpoint, { kind: 'log' }>,
+  checkpointText: string,
   limit: number,
 ): Promise<Page> {
   let snapRev: number
@@ -64,33 +100,34 @@ async function pullSnapshot(
   } else {
     ;({ snapRev, total, sent, lastUid } = checkpoint)
   }
-  const rows = await readRecords(core, model, filter, {
-    extra: lastUid === undefined ? undefined : gt(model.uid, lastUid),
-    limit: limit + 1,
-  })
-  const pageRows = rows.slice(0, limit)
-  const now = new Date(core.now())
-  const upserts: RecordWithMeta[] = pageRows.map(({ row, meta }) => withMeta(model, row, meta, now))
-  const sentNow = sent + pageRows.length
+  const readAhead = readAheadOf(core)
+  const aheadKey = (text: string) => `${filter.key}\u0000${text}\u0000${limit}`
+  const ahead = await readAhead.take(aheadKey(checkpointText))?.catch(() => undefined)
+  const rows = ahead ?? (await snapshotRows(core, model, filter, lastUid, limit))
+  const states = rows.slice(0, limit)
+  const sentNow = sent + states.length
   if (rows.length > limit) {
-    const last = String(pageRows[pageRows.length - 1]!.row.uid)
+    const last = String(states[states.length - 1]!.row.uid)
+    const next = snapshotCheckpoint(snapRev, total, sentNow, last)
+    // The client asks for that page next, as soon as this answer reaches it: read it now.
+    readAhead.start(aheadKey(next), () => snapshotRows(core, model, filter, last, limit))
     return {
-      upserts,
+      states,
       deletes: [],
       evictions: [],
-      checkpoint: snapshotCheckpoint(snapRev, total, sentNow, last),
+      checkpoint: next,
       hasMore: true,
-      remaining: Math.max(total - sent, pageRows.length),
+      remaining: Math.max(total - sent, states.length),
     }
   }
   const logRemaining = await changesAfter(core, model.name, snapRev)
   return {
-    upserts,
+    states,
     deletes: [],
     evictions: [],
     checkpoint: logCheckpoint(snapRev),
     hasMore: logRemaining > 0,
-    remaining: pageRows.length + logRemaining,
+    remaining: states.length + logRemaining,
   }
 }
 
@@ -117,7 +154,7 @@ async function pullLog(
   const page = entries.slice(0, limit)
   if (page.length === 0) {
     return {
-      upserts: [],
+      states: [],
       deletes: [],
       evictions: [],
       checkpoint: logCheckpoint(rev),
@@ -167,7 +204,7 @@ async function pullLog(
   const overlaid = await core.pending.overlay(model, liveRows)
   const byUid = new Map(current.map((c) => [c.meta.uid, c]))
 
-  const upserts: RecordWithMeta[] = []
+  const states: PageState[] = []
   const deletes: Tombstone[] = []
   const evictions: Uid[] = []
   for (const uid of uids) {
@@ -179,13 +216,13 @@ async function pullLog(
     if (now.meta.deletedAt || !now.row) {
       if (seen) deletes.push(toTombstone(now.meta))
     } else if (matchedNow) {
-      upserts.push({ record: rowToWire(model, now.row), meta: metaToWire(now.meta) })
+      states.push({ row: now.row, meta: now.meta })
     } else if (seen) {
       evictions.push(uid)
     }
   }
   return {
-    upserts,
+    states,
     deletes,
     evictions,
     checkpoint: logCheckpoint(page[page.length - 1]!.rev),

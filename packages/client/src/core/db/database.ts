@@ -1,7 +1,8 @@
 import { Dexie, type Table } from 'dexie'
 import { TidesyncClientError } from '../errors.js'
 import type { ModelInfo } from '../schema/model.js'
-import type { CheckpointRow, LockRow, MetaRow, OutboxRow, StateRow } from './rows.js'
+import { ChangeFeed } from './change-feed.js'
+import type { CheckpointRow, LockRow, MetaPageRow, MetaRow, OutboxRow, StateRow } from './rows.js'
 
 /** IndexedDB implementation to use (a browser's, or fake-indexeddb in Node). */
 export interface IndexedDbDeps {
@@ -18,6 +19,8 @@ export interface LocalDb {
   readonly locks: Table<LockRow, string>
   records(model: ModelInfo): Table<Record<string, unknown>, string>
   meta(model: ModelInfo): Table<MetaRow, string>
+  /** The metadata pages of records loaded in bulk (see `db/meta-pages.ts`). */
+  pages(model: ModelInfo): Table<MetaPageRow, MetaPageRow['key']>
   /**
    * Marks the running transaction as one that adds outbox entries: when it commits, every
    * `onQueued` listener is told, before the transaction's caller goes on.
@@ -25,6 +28,10 @@ export interface LocalDb {
   markQueued(): void
   /** Listens for commits, in this tab, of transactions that added outbox entries. Returns the function that stops it. */
   onQueued(listener: () => void): () => void
+  /** The record tables' committed changes, with their values (live queries follow it). */
+  readonly feed: ChangeFeed
+  /** Closes the connection. */
+  close(): void
 }
 
 /** The Dexie store definitions for a set of models. */
@@ -36,8 +43,10 @@ export function storeSpec(models: readonly ModelInfo[]): Record<string, string> 
     _locks: 'name',
   }
   for (const model of models) {
-    spec[model.recordsTable] = ['uid', ...model.indexes].join(', ')
+    const compound = model.compoundIndexes.map((columns) => `[${columns.join('+')}]`)
+    spec[model.recordsTable] = ['uid', ...model.indexes, ...compound].join(', ')
     spec[model.metaTable] = 'uid'
+    spec[model.pagesTable] = 'key'
   }
   return spec
 }
@@ -112,7 +121,12 @@ export async function openLocalDb(
     const version = await resolveVersion(name, spec, deps)
     const dexie = new Dexie(name, deps as never)
     dexie.version(version).stores(spec)
-    await dexie.open()
+    const feed = new ChangeFeed(name)
+    dexie.use(feed.middleware)
+    await dexie.open().catch((error) => {
+      feed.close()
+      throw error
+    })
     const listeners = new Set<() => void>()
     const marked = new WeakSet<object>()
     // Outside any transaction's zone: a listener may start transactions of its own.
@@ -122,6 +136,11 @@ export async function openLocalDb(
       })
     return {
       dexie,
+      feed,
+      close() {
+        feed.close()
+        dexie.close()
+      },
       markQueued() {
         const transaction = Dexie.currentTransaction
         if (!transaction) return queued() // an add outside a transaction is committed already
@@ -139,6 +158,7 @@ export async function openLocalDb(
       locks: dexie.table('_locks'),
       records: (model) => dexie.table(model.recordsTable),
       meta: (model) => dexie.table(model.metaTable),
+      pages: (model) => dexie.table(model.pagesTable),
     }
   } catch (error) {
     throw new TidesyncClientError(

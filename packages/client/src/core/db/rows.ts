@@ -26,6 +26,27 @@ export interface MetaRow {
 }
 
 /**
+ * The server metadata of records a pull wrote in bulk, one row per chunk in `p_<model>`: what
+ * their `m_` rows would hold, without a row per record (one put per record instead of two).
+ * A record's metadata is its `m_` row when it has one, else its entry in a page, and a page
+ * entry counts only while the record's row exists (see `db/meta-pages.ts`). Every array has one
+ * element per record, in the order of `uids` (sorted).
+ */
+export interface MetaPageRow {
+  /** `[first uid, last uid, page id]` (a UUIDv7: a later page wins over an earlier one). */
+  key: [string, string, string]
+  uids: string[]
+  created: string[]
+  updated: string[]
+  revs: number[]
+  /** Per record, the index of its clocks in `clockSets` (records written together share them). */
+  clocks: number[]
+  clockSets: Array<Record<string, Hlc>>
+  /** Per counter column, the server's value per record. */
+  base: Record<string, number[]>
+}
+
+/**
  * A change as the outbox keeps it: the wire `Change` without its `model`, which the row names
  * (the wire name is added when it is sent: `wireChange`). Rows stored by earlier versions
  * still carry the wire name in `change.model`.

@@ -1,6 +1,6 @@
 import type { JsonValue, Where } from '@tidesync/protocol'
 import type { Collection, Table } from 'dexie'
-import { liveQuery } from 'dexie'
+import { Dexie, liveQuery } from 'dexie'
 import { Observable } from 'rxjs'
 import type { LocalDb } from '../db/database.js'
 import { fromWireValue } from '../schema/codec.js'
@@ -82,19 +82,124 @@ function compare(a: unknown, b: unknown): number {
   return (x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0
 }
 
-/** Runs a local query: where (same semantics as the server), then order and limit. */
+/** The order of a query: its sort field (`uid` by default) and direction. @internal */
+export interface QueryOrder {
+  key: string
+  descending: boolean
+}
+
+/** @internal */
+export function orderOf(options: FindOptions): QueryOrder {
+  const orderBy = options.orderBy ?? 'uid'
+  const descending = orderBy.startsWith('-')
+  return { key: descending ? orderBy.slice(1) : orderBy, descending }
+}
+
+/** The comparator of a query's order: by its field, then by uid (always ascending). @internal */
+export function comparatorOf({ key, descending }: QueryOrder): (a: Row, b: Row) => number {
+  if (key === 'uid') return descending ? (a, b) => compare(b.uid, a.uid) : (a, b) => compare(a.uid, b.uid)
+  const sign = descending ? -1 : 1
+  return (a, b) => sign * compare(a[key], b[key]) || compare(a.uid, b.uid)
+}
+
+/** A column IndexedDB orders as `compare` does, and holds for every row (NOT NULL). */
+function orderable(model: ModelInfo, key: string): boolean {
+  const column = model.columns.get(key)
+  if (!column || column.nullable) return false
+  return (
+    column.kind === 'string' ||
+    column.kind === 'number' ||
+    column.kind === 'integer' ||
+    column.kind === 'date'
+  )
+}
+
+/** An index that gives a query's rows in its order: its Dexie name and the equal values before the order column. */
+interface IndexPlan {
+  index: string
+  prefix: unknown[]
+  /** The where's conditions the index does not decide (the prefix's are met by the range). */
+  rest: Where
+}
+
+/**
+ * The index a query in this order can walk: the primary key; a compound index whose leading
+ * columns the where fixes to one value each and whose last column is the order's (only the
+ * rows of that prefix are visited); or the order column's own index (the where then filters).
+ */
+function indexPlan(model: ModelInfo, where: Where, { key }: QueryOrder): IndexPlan | null {
+  if (key === 'uid') return { index: ':id', prefix: [], rest: where }
+  if (!orderable(model, key)) return null
+  for (const columns of model.compoundIndexes) {
+    if (columns[columns.length - 1] !== key) continue
+    const prefix: unknown[] = []
+    for (const column of columns.slice(0, -1)) {
+      const condition = where[column]
+      const value = isObject(condition) ? undefined : fromWireValue(model.columns.get(column)!, condition)
+      if (!indexable(value)) break
+      prefix.push(value)
+    }
+    if (prefix.length === columns.length - 1) {
+      const rest = Object.fromEntries(Object.entries(where).filter(([column]) => !columns.includes(column)))
+      return { index: `[${columns.join('+')}]`, prefix, rest }
+    }
+  }
+  return model.indexes.includes(key) ? { index: key, prefix: [], rest: where } : null
+}
+
+/**
+ * The first `limit` matches in index order: the index is walked and stops at `limit` matching
+ * rows, so the cost follows `limit` (and how many rows the where skips), not the size of the
+ * table. The index gives equal values in uid order; descending, the rows that tie with the last
+ * one are read in full so that the uid order among them is right.
+ */
+async function walkIndex(
+  db: LocalDb,
+  model: ModelInfo,
+  where: Where,
+  order: QueryOrder,
+  plan: IndexPlan,
+  limit: number,
+): Promise<Row[]> {
+  const table = db.records(model)
+  const match = (row: Row) => matchesWhere(model, where, row)
+  const { index, prefix, rest } = plan
+  let collection =
+    prefix.length > 0
+      ? table.where(index).between([...prefix, Dexie.minKey], [...prefix, Dexie.maxKey])
+      : table.orderBy(index)
+  if (order.descending) collection = collection.reverse()
+  // Without a filter, IndexedDB hands over `limit` rows at once (no cursor stepping).
+  if (Object.keys(rest).length > 0) collection = collection.filter((row) => matchesWhere(model, rest, row))
+  const rows = await collection.limit(limit).toArray()
+  if (!order.descending || order.key === 'uid' || rows.length < limit) return rows
+  const last = rows[rows.length - 1]![order.key]
+  const ties = await table
+    .where(index)
+    .equals((prefix.length > 0 ? [...prefix, last] : last) as string)
+    .filter(match)
+    .toArray()
+  const byUid = new Map(rows.map((row) => [row.uid, row]))
+  for (const row of ties) byUid.set(row.uid, row)
+  return [...byUid.values()].sort(comparatorOf(order)).slice(0, limit)
+}
+
+/**
+ * Runs a local query: where (same semantics as the server), then order and limit. With a limit
+ * and an order an index can give, the index is walked (see `walkIndex`); otherwise the
+ * candidates (through an index of the where when there is one) are read and sorted.
+ */
 export async function queryRecords(
   db: LocalDb,
   model: ModelInfo,
   where: Where,
   options: FindOptions = {},
 ): Promise<Row[]> {
+  const order = orderOf(options)
+  const plan = options.limit !== undefined ? indexPlan(model, where, order) : null
+  if (plan) return walkIndex(db, model, where, order, plan, options.limit!)
   const rows = (await candidates(db, model, where).toArray()).filter((row) => matchesWhere(model, where, row))
-  if (options.orderBy) {
-    const descending = options.orderBy.startsWith('-')
-    const key = descending ? options.orderBy.slice(1) : options.orderBy
-    rows.sort((a, b) => (descending ? -1 : 1) * compare(a[key], b[key]) || compare(a.uid, b.uid))
-  } else rows.sort((a, b) => compare(a.uid, b.uid))
+  rows.sort(comparatorOf(order))
   return options.limit !== undefined ? rows.slice(0, options.limit) : rows
 }
 

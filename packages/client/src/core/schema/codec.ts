@@ -1,5 +1,6 @@
 import type { JsonValue, WireRecord } from '@tidesync/protocol'
 import type { ColumnInfo, ModelInfo } from './model.js'
+import { decodeRecord } from './record-codec.js'
 
 /**
  * Converts between local records (drizzle's shape: property keys, `Date` objects) and wire
@@ -34,12 +35,7 @@ export function fromWire(
   model: ModelInfo,
   wire: WireRecord | Record<string, JsonValue>,
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const column of model.columns.values()) {
-    if (!Object.hasOwn(wire, column.key)) continue
-    out[column.key] = fromWireValue(column, wire[column.key])
-  }
-  return out
+  return decodeRecord(model, wire)
 }
 
 /** Local equality of two field values (dates by time, JSON by structure). */

@@ -53,10 +53,14 @@ export interface ModelInfo {
   readonly columns: ReadonlyMap<string, ColumnInfo>
   readonly counters: ReadonlySet<string>
   readonly indexes: readonly string[]
+  /** Compound indexes (`[a+b]` in Dexie), their columns in order. */
+  readonly compoundIndexes: ReadonlyArray<readonly string[]>
   /** The Dexie table holding the records. */
   readonly recordsTable: string
   /** The Dexie table holding per-record metadata. */
   readonly metaTable: string
+  /** The Dexie table holding the metadata of records loaded in bulk, one row per chunk (`MetaPageRow`). */
+  readonly pagesTable: string
 }
 
 const INTEGER_TYPES = new Set([
@@ -164,8 +168,13 @@ export function readSchema(
       }
     }
     for (const index of opts.indexes ?? []) {
-      if (!columns.has(index)) {
-        throw new TidesyncClientError('CLIENT_CONFIG', `Index '${index}' of model '${key}' is not a column`)
+      for (const column of Array.isArray(index) ? index : [index]) {
+        if (!columns.has(column)) {
+          throw new TidesyncClientError(
+            'CLIENT_CONFIG',
+            `Index '${column}' of model '${key}' is not a column`,
+          )
+        }
       }
     }
     const wireName = opts.name ?? key
@@ -179,9 +188,11 @@ export function readSchema(
       tableName: getTableName(value),
       columns,
       counters,
-      indexes: [...(opts.indexes ?? [])],
+      indexes: (opts.indexes ?? []).filter((index): index is string => !Array.isArray(index)),
+      compoundIndexes: (opts.indexes ?? []).filter((index): index is string[] => Array.isArray(index)),
       recordsTable: `r_${key}`,
       metaTable: `m_${key}`,
+      pagesTable: `p_${key}`,
     })
   }
   for (const key of Object.keys(options)) {

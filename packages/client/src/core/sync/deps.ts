@@ -1,3 +1,4 @@
+import type { PullFormat } from '@tidesync/protocol'
 import type { ClientContext } from '../context.js'
 import type { SerialQueue } from '../db/serial-queue.js'
 import type { StatusStore } from '../status.js'
@@ -17,4 +18,9 @@ export interface SyncDeps {
   readonly pageSize: number
   /** The revisions the answers to own pushes stored: their live echoes are dropped. */
   readonly ownRevisions: OwnRevisions
+  /**
+   * How pull pages are asked for: `'columns'` until a server refuses the option (one that
+   * predates it), then `'records'` for the client's lifetime.
+   */
+  readonly wire: { pullFormat: PullFormat }
 }

@@ -1,8 +1,9 @@
 import type { ClientMeta, Hlc, JsonValue } from '@tidesync/protocol'
 import { v7 as uuidv7 } from 'uuid'
-import { applyTombstones, applyUpserts, evictRecords, saveCheckpoint } from '../apply-remote.js'
+import { applyServerBatch } from '../apply-server.js'
 import { type ClientContext, nextClock } from '../context.js'
-import { hasPending, type StoredChange } from '../db/rows.js'
+import { readAllMetas, readRowAndMeta } from '../db/meta-pages.js'
+import { hasPending, type MetaRow, type StoredChange } from '../db/rows.js'
 import { enqueue, entriesFor, markPending } from '../outbox.js'
 import { toWire } from '../schema/codec.js'
 import type { ModelInfo } from '../schema/model.js'
@@ -32,22 +33,24 @@ export interface LocalDictionary {
 export async function buildMetadata(ctx: ClientContext, subset: Subset): Promise<LocalDictionary> {
   const { db } = ctx
   const { model, where } = subset
-  const [rows, metas] = await db.dexie.transaction('r', [db.records(model), db.meta(model)], () =>
-    Promise.all([db.records(model).toArray(), db.meta(model).toArray()]),
+  const [rows, { stored, byUid: metaByUid }] = await db.dexie.transaction(
+    'r',
+    [db.records(model), db.meta(model), db.pages(model)],
+    () => Promise.all([db.records(model).toArray(), readAllMetas(db, model)]),
   )
-  const metaByUid = new Map(metas.map((meta) => [meta.uid, meta]))
+  const metas = stored as MetaRow[]
   const metadata: Record<string, ClientMeta> = Object.create(null)
   const revs = new Map<string, number | null>()
   for (const row of rows) {
     if (!matchesWhere(model, where.wire, row)) continue
-    const meta = metaByUid.get(row.uid as string)
+    const meta = metaByUid.get(row.uid as string) as MetaRow | undefined
     const created = validIso(meta?.created_at) ? meta.created_at : EPOCH
     const updated = validIso(meta?.updated_at) ? meta.updated_at : EPOCH
     metadata[row.uid as string] = { created_at: created, updated_at: updated, deleted_at: null }
     revs.set(row.uid as string, meta?.rev ?? null)
   }
   for (const meta of metas) {
-    if (!meta.pendingDelete || !validIso(meta.deleted_at)) continue
+    if (!meta?.pendingDelete || !validIso(meta.deleted_at)) continue
     metadata[meta.uid] = {
       created_at: validIso(meta.created_at) ? meta.created_at : EPOCH,
       updated_at: validIso(meta.updated_at) ? meta.updated_at : meta.deleted_at,
@@ -95,13 +98,14 @@ export async function queueRepairs(
 ): Promise<number> {
   const { db } = ctx
   let queued = 0
-  await db.dexie.transaction('rw', [db.records(model), db.meta(model), db.outbox, db.state], async () => {
+  const scope = [db.records(model), db.meta(model), db.pages(model), db.outbox, db.state]
+  await db.dexie.transaction('rw', scope, async () => {
     const work = [
       ...addDatabase.map((uid) => ({ uid, create: true })),
       ...updateDatabase.map((uid) => ({ uid, create: false })),
     ]
     for (const { uid, create } of work) {
-      const [row, meta] = await Promise.all([db.records(model).get(uid), db.meta(model).get(uid)])
+      const [row, meta] = await readRowAndMeta(db, model, uid)
       if (!row || meta?.deleted_at || (meta && hasPending(meta))) continue
       if ((meta?.rev ?? null) !== revs.get(uid)) continue
       if ((await entriesFor(db, model, uid)).length > 0) continue
@@ -149,27 +153,32 @@ export async function fullSync(deps: SyncDeps, subset: Subset): Promise<number> 
   ctx.hlc.observe(result.serverClock)
   const incoming = [...result.addClient, ...result.updateClient]
   const { evict, keep } = await resolveEvictions(deps, model, subset, result.evictClient)
-  const total = incoming.length + keep.length
+  const total = result.deleteClient.length + evict.length + incoming.length + keep.length
   let loaded = 0
-  await queue.run(async () => {
-    await applyTombstones(ctx, model, result.deleteClient)
-    await evictRecords(ctx, model, evict)
-    await applyUpserts(ctx, model, [...incoming, ...keep], {
-      onChunk: (n) => {
-        loaded += n
-        if (total > ctx.chunkSize) {
-          status.patch({ progress: { model: model.key, loaded, total, ratio: Math.min(1, loaded / total) } })
-        }
+  await queue.run(() =>
+    applyServerBatch(
+      ctx,
+      model,
+      { deletes: result.deleteClient, evict, upserts: [...incoming, ...keep] },
+      {
+        checkpoint: {
+          key: subset.key,
+          model: model.key,
+          where: where.wire,
+          checkpoint: result.checkpoint,
+          updatedAt: ctx.clock.now(),
+        },
+        onChunk: (n) => {
+          loaded += n
+          if (total > ctx.chunkSize) {
+            status.patch({
+              progress: { model: model.key, loaded, total, ratio: Math.min(1, loaded / total) },
+            })
+          }
+        },
       },
-    })
-    await saveCheckpoint(ctx, {
-      key: subset.key,
-      model: model.key,
-      where: where.wire,
-      checkpoint: result.checkpoint,
-      updatedAt: ctx.clock.now(),
-    })
-  })
+    ),
+  )
   if (result.addDatabase.length === 0 && result.updateDatabase.length === 0) return 0
   return queueRepairs(ctx, model, result.addDatabase, result.updateDatabase, revs)
 }

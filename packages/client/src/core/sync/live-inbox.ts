@@ -1,5 +1,5 @@
 import type { ChangesPush, RecordWithMeta, Tombstone } from '@tidesync/protocol'
-import { applyTombstones, applyUpserts, evictRecords } from '../apply-remote.js'
+import { applyServerBatch } from '../apply-server.js'
 import type { ModelInfo } from '../schema/model.js'
 import type { SyncDeps } from './deps.js'
 import { resolveEvictions } from './evictions.js'
@@ -91,18 +91,20 @@ export class LiveInbox {
       subset && evictions.length > 0
         ? await resolveEvictions(this.deps, model, subset, evictions)
         : { evict: [], keep: [] }
-    await queue.run(async () => {
+    await queue.run(() => {
       // An own change's echo: the answer to its push stored it (the queue applied that first).
       const echo = (uid: string, rev: number) => ownRevisions.isEcho(model, uid, rev)
-      await applyTombstones(
+      // A push for a subscription that was just dropped only updates records still held.
+      return applyServerBatch(
         ctx,
         model,
-        deletes.filter((item) => !echo(item.uid, item.rev)),
+        {
+          deletes: deletes.filter((item) => !echo(item.uid, item.rev)),
+          evict,
+          upserts: [...upserts.filter((item) => !echo(item.record.uid, item.meta.rev)), ...keep],
+        },
+        { onlyKnown: !subset },
       )
-      await evictRecords(ctx, model, evict)
-      // A push for a subscription that was just dropped only updates records still held.
-      const states = upserts.filter((item) => !echo(item.record.uid, item.meta.rev))
-      await applyUpserts(ctx, model, [...states, ...keep], { onlyKnown: !subset })
     })
   }
 }

@@ -1,4 +1,7 @@
-import { applyTombstones, applyUpserts, evictRecords, saveCheckpoint } from '../apply-remote.js'
+import type { PullFormat } from '@tidesync/protocol'
+import { applyServerBatch } from '../apply-server.js'
+import { TidesyncServerError } from '../errors.js'
+import { upsertsOf } from './columnar.js'
 import type { SyncDeps } from './deps.js'
 import { resolveEvictions } from './evictions.js'
 import type { Subset } from './subsets.js'
@@ -14,13 +17,26 @@ export async function pullSubset(deps: SyncDeps, subset: Subset, checkpoint: str
   const { model, where } = subset
   let loaded = 0
   let total = 0
-  const fetchPage = (cursor: string) => {
-    const request = transport.request('sync:pull', {
+  const ask = (cursor: string, format: PullFormat) =>
+    transport.request('sync:pull', {
       model: model.wireName,
       where: where.wire,
       checkpoint: cursor,
       limit: deps.pageSize,
+      ...(format === 'columns' ? { format } : {}),
     })
+  const fetchPage = (cursor: string) => {
+    const request = (
+      deps.wire.pullFormat === 'columns'
+        ? ask(cursor, 'columns').catch(async (error) => {
+            // A server that predates `format` refuses it: ask again without, and stop asking.
+            if (!(error instanceof TidesyncServerError) || error.code !== 'BAD_REQUEST') throw error
+            const page = await ask(cursor, 'records')
+            deps.wire.pullFormat = 'records'
+            return page
+          })
+        : ask(cursor, 'records')
+    ).then((page) => ({ ...page, upserts: upsertsOf(model, page) }))
     request.catch(() => {}) // awaited below; this only keeps an unused prefetch from being "unhandled"
     return request
   }
@@ -35,28 +51,31 @@ export async function pullSubset(deps: SyncDeps, subset: Subset, checkpoint: str
     const size = page.upserts.length + page.deletes.length + page.evictions.length
     total = Math.max(total, loaded + Math.max(page.remaining, size))
     const { evict, keep } = await resolveEvictions(deps, model, subset, page.evictions)
-    await queue.run(async () => {
-      await applyTombstones(ctx, model, page.deletes)
-      await evictRecords(ctx, model, evict)
-      await applyUpserts(ctx, model, [...page.upserts, ...keep], {
-        onChunk: (n) => {
-          loaded += n
-          if (total > deps.pageSize) {
-            status.patch({
-              progress: { model: model.key, loaded, total, ratio: Math.min(1, loaded / total) },
-            })
-          }
+    // One transaction per chunk with its records, their metadata and (the last) the checkpoint.
+    await queue.run(() =>
+      applyServerBatch(
+        ctx,
+        model,
+        { deletes: page.deletes, evict, upserts: [...page.upserts, ...keep] },
+        {
+          checkpoint: {
+            key: subset.key,
+            model: model.key,
+            where: where.wire,
+            checkpoint: page.checkpoint,
+            updatedAt: ctx.clock.now(),
+          },
+          onChunk: (n) => {
+            loaded += n
+            if (total > deps.pageSize) {
+              status.patch({
+                progress: { model: model.key, loaded, total, ratio: Math.min(1, loaded / total) },
+              })
+            }
+          },
         },
-      })
-      await saveCheckpoint(ctx, {
-        key: subset.key,
-        model: model.key,
-        where: where.wire,
-        checkpoint: page.checkpoint,
-        updatedAt: ctx.clock.now(),
-      })
-    })
-    loaded += page.deletes.length + page.evictions.length
+      ),
+    )
     if (!page.hasMore) return
   }
 }

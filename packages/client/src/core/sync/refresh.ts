@@ -1,5 +1,6 @@
 import type { RecordWithMeta, Tombstone } from '@tidesync/protocol'
 import { applyTombstones, applyUpserts } from '../apply-remote.js'
+import { dropFromPages, readMetas } from '../db/meta-pages.js'
 import { hasPending } from '../db/rows.js'
 import { entriesFor } from '../outbox.js'
 import type { ModelInfo } from '../schema/model.js'
@@ -26,14 +27,18 @@ export async function markForReconcile(
   uids: readonly string[],
 ): Promise<void> {
   const { db } = deps.ctx
-  await db.dexie.transaction('rw', [db.meta(model), db.checkpoints], async () => {
-    const metas = await db.meta(model).bulkGet([...uids])
-    const fixed = metas.flatMap((meta) =>
-      meta && !meta.deleted_at ? [{ ...meta, rev: -1, updated_at: EPOCH }] : [],
-    )
-    if (fixed.length) await db.meta(model).bulkPut(fixed)
-    await db.checkpoints.where('model').equals(model.key).delete()
-  })
+  await db.dexie.transaction(
+    'rw',
+    [db.records(model), db.meta(model), db.pages(model), db.checkpoints],
+    async () => {
+      const metas = await readMetas(db, model, uids, await db.records(model).bulkGet([...uids]))
+      const fixed = metas.flatMap((meta) =>
+        meta && !meta.deleted_at ? [{ ...meta, rev: -1, updated_at: EPOCH }] : [],
+      )
+      if (fixed.length) await db.meta(model).bulkPut(fixed)
+      await db.checkpoints.where('model').equals(model.key).delete()
+    },
+  )
 }
 
 /**
@@ -71,12 +76,14 @@ export async function refreshRecords(
         await applyTombstones(ctx, model, [answer])
       } else {
         const { db } = ctx
-        await db.dexie.transaction('rw', [db.records(model), db.meta(model), db.outbox], async () => {
+        const scope = [db.records(model), db.meta(model), db.pages(model), db.outbox]
+        await db.dexie.transaction('rw', scope, async () => {
           const meta = await db.meta(model).get(uid)
           if (meta && hasPending(meta)) return
           if ((await entriesFor(db, model, uid)).length > 0) return
           await db.records(model).delete(uid)
           await db.meta(model).delete(uid)
+          await dropFromPages(db, model, [uid])
         })
       }
     })

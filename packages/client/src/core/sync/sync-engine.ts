@@ -73,6 +73,7 @@ export class SyncEngine {
       subsets: this.subsets,
       pageSize,
       ownRevisions: new OwnRevisions(),
+      wire: { pullFormat: 'columns' },
     }
     const pacing = {
       maxBatch: pushBatchSize,
