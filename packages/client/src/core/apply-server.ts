@@ -2,7 +2,7 @@ import type { RecordWithMeta, Tombstone, WireMeta } from '@tidesync/protocol'
 import type { ClientContext } from './context.js'
 import type { LocalDb } from './db/database.js'
 import { dropFromPages, MetaPageBuilder, pageMetas, readMetas } from './db/meta-pages.js'
-import type { CheckpointRow, MetaRow } from './db/rows.js'
+import { type CheckpointRow, emptyMeta, type MetaRow } from './db/rows.js'
 import { freshMeta, mergeServerState, tombstone } from './merge.js'
 import type { ModelInfo } from './schema/model.js'
 import { decodeServerRecord } from './schema/record-codec.js'
@@ -91,11 +91,7 @@ export async function applyServerBatch(
     if (checkpoint) tables.push(db.checkpoints as never)
     await db.dexie.transaction('rw', tables, async () => {
       await writeTombstones(db, model, step.deletes)
-      if (step.evict.length > 0) {
-        await db.records(model).bulkDelete(step.evict)
-        await db.meta(model).bulkDelete(step.evict)
-        await dropFromPages(db, model, step.evict)
-      }
+      await writeEvictions(db, model, step.evict)
       await writeStates(db, model, step.upserts, options.onlyKnown ?? false)
       if (checkpoint) await db.checkpoints.put(checkpoint)
     })
@@ -104,19 +100,37 @@ export async function applyServerBatch(
   }
 }
 
-/** Server deletions: the row goes, a tombstone stays for records the client knew. */
+/**
+ * Server deletions: the row goes and a tombstone stays, also for records the client does not
+ * hold. Why for those too: answers and live pushes do not arrive in revision order (a pull or a
+ * full reconcile is read before it is answered, and a newer change can be pushed before an
+ * older one), so a state of the record older than its delete may still come; the tombstone is
+ * what makes it lose (`mergeServerState`). Without it the record would come back, and once the
+ * checkpoint is past the delete no later pull would take it away again.
+ */
 async function writeTombstones(db: LocalDb, model: ModelInfo, items: readonly Tombstone[]): Promise<void> {
   if (items.length === 0) return
   const uids = items.map((item) => item.uid)
   const rows = await db.records(model).bulkGet(uids)
   const metas = await readMetas(db, model, uids, rows)
-  const putMetas: MetaRow[] = []
-  items.forEach((item, i) => {
-    const meta = metas[i]
-    if (meta) putMetas.push(tombstone(meta, item.deleted_at, item.rev))
-  })
+  const putMetas = items.map((item, i) =>
+    tombstone(metas[i] ?? emptyMeta(item.uid), item.deleted_at, item.rev),
+  )
   await db.records(model).bulkDelete(uids)
-  if (putMetas.length > 0) await db.meta(model).bulkPut(putMetas)
+  await db.meta(model).bulkPut(putMetas)
+}
+
+/**
+ * Records that left the subset: row and metadata go (no tombstone: they still exist on the
+ * server), except a tombstone already there (a delete the client was told about, or its own
+ * unconfirmed one), which keeps an older state of the record from bringing it back.
+ */
+async function writeEvictions(db: LocalDb, model: ModelInfo, uids: readonly string[]): Promise<void> {
+  if (uids.length === 0) return
+  const metas = await db.meta(model).bulkGet([...uids])
+  await db.records(model).bulkDelete([...uids])
+  await db.meta(model).bulkDelete(uids.filter((_, i) => !metas[i]?.deleted_at))
+  await dropFromPages(db, model, uids)
 }
 
 /** What the client holds of some records: rows, metadata, and which uids it holds anything of. */

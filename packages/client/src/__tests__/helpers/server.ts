@@ -3,6 +3,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
 import { createIpc, type Ipc } from '@tidesync/ipc'
+import type { ChangesPush } from '@tidesync/protocol'
 import { ensureSchema, installTidesync, type TidesyncServer } from '@tidesync/server'
 import { drizzle } from 'drizzle-orm/pglite'
 import { Server } from 'socket.io'
@@ -43,6 +44,22 @@ export interface TestServer {
   holdPushes(clientId: string): PushHold
   /** Delays every `sync:push` request of one client by `ms` before it reaches tidesync (0: none). */
   delayPushes(clientId: string, ms: number): void
+  /**
+   * Holds back the answers to the `event` requests (`sync:pull`, `sync:full`, ...) of the
+   * sockets that authenticated with `auth: { token }`, as a slow network or a busy server would:
+   * tidesync handles each request at once (its snapshot is read now), but the answer reaches the
+   * client only after `release()`, which also stops holding. Live pushes are not held, so they
+   * can overtake an answer, as they do in a real deployment.
+   */
+  holdAnswers(token: string, event: string): PushHold
+  /**
+   * Holds back the live pushes (`changes`) that `which` selects, sent to the sockets that
+   * authenticated with `auth: { token }`; the others go at once. `release()` sends the held ones
+   * in their order and stops holding. How a deployment delivers a change after a newer one: live
+   * pushes go out as each commit finishes its work (hand-offs, publishing, other servers, the
+   * capture reader), not in revision order.
+   */
+  holdLive(token: string, which: (push: ChangesPush) => boolean): PushHold
   close(): Promise<void>
 }
 
@@ -73,8 +90,33 @@ export async function startServer(options: { maxClockSkewMs?: number } = {}): Pr
   >()
   const holds = new Map<string, Array<() => void>>()
   const delays = new Map<string, number>()
+  const answerHolds = new Map<string, Array<() => void>>()
+  const liveHolds = new Map<string, { which: (push: ChangesPush) => boolean; held: Array<() => void> }>()
   // Observes what reaches the server (not a mock: the real handlers run as well).
   io.on('connection', (socket) => {
+    const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token
+    // Answers and live pushes go out through these, so that they can be held (see holdAnswers, holdLive).
+    socket.use((packet, next) => {
+      const held = typeof token === 'string' ? answerHolds.get(`${token}\u0000${packet[0]}`) : undefined
+      const ack = packet[packet.length - 1]
+      if (held && typeof ack === 'function') {
+        packet[packet.length - 1] = (...reply: unknown[]) => {
+          const current = answerHolds.get(`${token}\u0000${packet[0]}`)
+          if (current) current.push(() => ack(...reply))
+          else ack(...reply)
+        }
+      }
+      next()
+    })
+    const emit = socket.emit.bind(socket) as (event: string, ...args: unknown[]) => boolean
+    ;(socket as unknown as { emit: typeof emit }).emit = (event: string, ...args: unknown[]) => {
+      const hold = typeof token === 'string' ? liveHolds.get(token) : undefined
+      if (event === 'changes' && hold?.which(args[0] as ChangesPush)) {
+        hold.held.push(() => emit(event, ...args))
+        return true
+      }
+      return emit(event, ...args)
+    }
     socket.use(([event, payload], next) => {
       const clientId = (payload as { clientId?: unknown } | undefined)?.clientId
       if (event !== 'sync:push' || typeof clientId !== 'string') return next()
@@ -147,6 +189,33 @@ export async function startServer(options: { maxClockSkewMs?: number } = {}): Pr
     },
     delayPushes(clientId, ms) {
       delays.set(clientId, ms)
+    },
+    holdAnswers(token, event) {
+      const key = `${token}\u0000${event}`
+      const held: Array<() => void> = []
+      answerHolds.set(key, held)
+      return {
+        get held() {
+          return held.length
+        },
+        release() {
+          if (answerHolds.get(key) === held) answerHolds.delete(key)
+          for (const answer of held.splice(0)) answer()
+        },
+      }
+    },
+    holdLive(token, which) {
+      const hold = { which, held: [] as Array<() => void> }
+      liveHolds.set(token, hold)
+      return {
+        get held() {
+          return hold.held.length
+        },
+        release() {
+          if (liveHolds.get(token) === hold) liveHolds.delete(token)
+          for (const send of hold.held.splice(0)) send()
+        },
+      }
     },
     async close() {
       await tidesync.close()
