@@ -4,6 +4,7 @@ import { deltaContract } from './contract/delta.contract.js'
 import { useContractEnv } from './contract/env.js'
 import { fullContract } from './contract/full.contract.js'
 import { groupCommitContract } from './contract/group-commit.contract.js'
+import { pullColumnsContract } from './contract/pull-columns.contract.js'
 import { pushContract } from './contract/push.contract.js'
 import { pushBatchContract } from './contract/push-batch.contract.js'
 import { scopeContract } from './contract/scope.contract.js'
@@ -18,6 +19,7 @@ describe('server contract on PGlite', () => {
   groupCommitContract(env)
   fullContract(env)
   deltaContract(env)
+  pullColumnsContract(env)
   scopeContract(env)
   bufferContract(env)
 })

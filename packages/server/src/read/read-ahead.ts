@@ -28,8 +28,12 @@ export class ReadAhead<T> {
     this.expire()
     if (this.pages.has(key)) return
     const value = read()
-    value.catch(() => this.pages.delete(key))
-    this.pages.set(key, { at: this.now(), value })
+    const entry = { at: this.now(), value }
+    // Only this entry: once taken, a newer read may hold the key by the time this one fails.
+    value.catch(() => {
+      if (this.pages.get(key) === entry) this.pages.delete(key)
+    })
+    this.pages.set(key, entry)
     while (this.pages.size > this.max) this.pages.delete(this.pages.keys().next().value!)
   }
 
