@@ -13,7 +13,7 @@ export interface ConnectionHandlers {
   disconnected(): void
   /** A live push arrived. */
   changes(push: ChangesPush): void
-  /** The backoff delay after a failure passed while online: try again. */
+  /** The backoff delay after a failure passed while online, or `goOnline()` while online: sync again what needs it. */
   retry(): void
   /** An error to show (`status.error`, `errors$`). */
   report(error: TidesyncClientError): void
@@ -84,9 +84,17 @@ export class Connection {
     return this.enabled && this.socket.connected
   }
 
-  /** Connects (again). */
+  /**
+   * Connects (again). Already online, the connection and its subscriptions are kept (connecting
+   * again would subscribe every subset once more on the same socket, and the server would send
+   * each live change once per subscription): it only syncs what needs it (`handlers.retry`).
+   */
   goOnline(): void {
     if (this.closed) return
+    if (this.online) {
+      this.handlers.retry()
+      return
+    }
     this.enabled = true
     if (this.socket.connected) this.onConnect()
     else connectSocket(this.socket)

@@ -13,6 +13,8 @@ export interface BatchResult {
   answered: number
   /** The batch was as large as allowed: more entries may be waiting behind it. */
   full: boolean
+  /** The outbox position (`seq`) of the batch's newest entry. */
+  lastSeq: number
 }
 
 /** Told about a push that outlives its timeout. */
@@ -56,7 +58,7 @@ export async function pushBatch(
     const followUp = await applyOutcomes(ctx, batch, reply.outcomes)
     for (const { model, uid, rev } of followUp.stored) deps.ownRevisions.stored(model, uid, rev)
     const answered = reply.outcomes.filter((outcome) => batch.some((entry) => entry.id === outcome.id)).length
-    return { followUp, answered, full }
+    return { followUp, answered, full, lastSeq: batch.at(-1)?.seq ?? 0 }
   }
   const sent = await queue.run(async (): Promise<Sent | null> => {
     const limit = pacer.batchSize

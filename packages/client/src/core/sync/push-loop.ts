@@ -49,11 +49,16 @@ export interface PushLoopHooks {
  * read the outbox once more when it is done, so one write is one run: one cross-tab lock, one
  * read of the outbox, one `sync:push`.
  *
- * A run pushes batch after batch (`pushBatch`), each under the cross-tab lock (no two tabs push
- * at once), until a batch was not full. A push that outlives its timeout stays open (see
+ * A run is rounds of pushes, one more while triggers came in during the last one. A round
+ * pushes batch after batch (`pushBatch`), each under the cross-tab lock (no two tabs push at
+ * once), until a batch was not full or it pushed every entry queued when it began (what was
+ * queued since is the next round's). A push that outlives its timeout stays open (see
  * `pushBatch`): it is reported (`CLIENT_PUSH_TIMEOUT`, kept in `status.error` while it is open),
- * the sync cycle goes on without it (`untilDoneOrLate`), and when its answer comes the run goes
+ * the sync cycle goes on without it (`untilPushedOrLate`), and when its answer comes the run goes
  * on as a timely one.
+ *
+ * The sync cycle waits for the round that pushes what was queued when it asked, not for the run
+ * to end: a client that keeps writing keeps its run going, and its subsets must still sync.
  * @internal
  */
 export class PushLoop {
@@ -67,8 +72,12 @@ export class PushLoop {
   private markLate: () => void = () => {}
   /** The timeout of the current run's open push, while it is open. */
   private lateError: TidesyncPushTimeoutError | null = null
-  /** Whether the end of the current (late) run is already reported when it comes. */
-  private lateWatched = false
+  /** Whether the end of the current run is already reported when it comes. */
+  private endWatched = false
+  /** Rounds started, over every run (the number of the current or last round). */
+  private rounds = 0
+  /** Callers waiting for the end of a round of the current run. */
+  private roundWaiters: Array<{ round: number; done: (report: PushReport) => void }> = []
   private readonly lateHooks: LateHooks = {
     late: (error) => {
       if (this.current) this.lateError = error
@@ -127,16 +136,21 @@ export class PushLoop {
   }
 
   /**
-   * Pushes the outbox (or joins the run under way) for the sync cycle: its report, or null once
-   * its push outlived its timeout. Then the cycle goes on without it (an answer is never waited
-   * for forever while pulls and live changes could apply) and its end is reported when it comes.
+   * Pushes what is queued now (starting a run, or joining the one under way) for the sync cycle:
+   * resolves once a round that began after this call ended, with the report of the run so far,
+   * or with null once its push outlived its timeout. Writes queued meanwhile are pushed by the
+   * same run but not waited for (a client that keeps writing would never get past this), and an
+   * answer is never waited for forever while pulls and live changes could apply; what the run
+   * does after this resolved is reported when it ends.
    */
-  async untilDoneOrLate(): Promise<PushReport | null> {
+  async untilPushedOrLate(): Promise<PushReport | null> {
+    const round = this.rounds + 1
     const run = this.run()
-    const first = await Promise.race([run, this.late.then(() => null)])
-    if (first === null && !this.lateWatched) {
-      this.lateWatched = true
-      this.reportWhenDone(run)
+    const pushed = new Promise<PushReport>((done) => this.roundWaiters.push({ round, done }))
+    const first = await Promise.race([run, pushed, this.late.then(() => null)])
+    if (this.current === run && !this.endWatched) {
+      this.endWatched = true
+      this.reportWhenDone(run, first?.rejected.length ?? 0)
     }
     return first
   }
@@ -146,7 +160,10 @@ export class PushLoop {
     if (!this.hooks.online()) return
     const starts = this.current === null
     const run = this.run()
-    if (starts) this.reportWhenDone(run)
+    if (starts) {
+      this.endWatched = true
+      this.reportWhenDone(run, 0)
+    }
   }
 
   private run(): Promise<PushReport> {
@@ -155,16 +172,20 @@ export class PushLoop {
       return this.current
     }
     this.armLate()
-    this.lateWatched = false
+    this.endWatched = false
     this.current = (async () => {
       const total: PushReport = { answered: 0, rejected: [] }
       try {
         do {
           this.again = false
+          const round = ++this.rounds
           await this.drain(total)
+          this.roundEnded(round, total)
         } while (this.again && this.hooks.online())
         return total
       } finally {
+        // Waiters for a round that never came see the run's end (its report or its error).
+        this.roundWaiters = []
         this.current = null
         this.lateError = null
         this.endedSinceCount = true
@@ -176,8 +197,12 @@ export class PushLoop {
     return this.current
   }
 
-  /** Pushes batches until one was not full (what is queued meanwhile asks for another round). */
+  /**
+   * One round: pushes batches until one was not full, or until it pushed the newest entry
+   * queued when its first full batch was read (then the run goes on with another round).
+   */
   private async drain(total: PushReport): Promise<void> {
+    let frontier: number | undefined
     for (;;) {
       const step = await this.lock.withLock(PUSH_LOCK, () => pushBatch(this.deps, this.pacer, this.lateHooks))
       if (!step) return
@@ -191,13 +216,28 @@ export class PushLoop {
         )
       }
       if (!step.full) return
+      frontier ??= ((await this.deps.ctx.db.outbox.orderBy('seq').lastKey()) as number | undefined) ?? 0
+      if (step.lastSeq >= frontier) {
+        this.again = true
+        return
+      }
     }
   }
 
-  private reportWhenDone(run: Promise<PushReport>): void {
+  /** Resolves the waiters for `round` (and earlier ones) with the run's report so far. */
+  private roundEnded(round: number, total: PushReport): void {
+    const ready = this.roundWaiters.filter((waiter) => waiter.round <= round)
+    if (ready.length === 0) return
+    this.roundWaiters = this.roundWaiters.filter((waiter) => waiter.round > round)
+    for (const { done } of ready) done({ answered: total.answered, rejected: [...total.rejected] })
+  }
+
+  /** Reports how `run` ends: its failure, or the last of its rejections from number `from` on. */
+  private reportWhenDone(run: Promise<PushReport>, from: number): void {
     run.then(
       (report) => {
-        if (report.rejected.length) this.hooks.report(report.rejected.at(-1)!)
+        const rejected = report.rejected.slice(from)
+        if (rejected.length) this.hooks.report(rejected.at(-1)!)
         else this.hooks.succeeded()
       },
       (error) => this.hooks.failed(toClientError(error)),

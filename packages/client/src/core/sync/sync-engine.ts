@@ -189,20 +189,23 @@ export class SyncEngine {
   }
 
   /**
-   * One cycle: push (a push still open after its timeout is not waited for), then sync the
-   * subsets. Resolves with whether it ran to its end (false: the push failed, or cut short offline).
+   * One cycle: push what is queued now, then sync the subsets. Only the entries queued when the
+   * cycle began are waited for (writes that keep coming go on being pushed meanwhile; the serial
+   * queue and the merge keep a pull from overwriting a pending local change), and a push still
+   * open after its timeout is not waited for. Resolves with whether it ran to its end (false: the
+   * push failed, or cut short offline).
    */
   private async cycleOnce(): Promise<boolean> {
     if (!this.online) return false
     let pushed: PushReport | null
     try {
-      pushed = await this.pushes.untilDoneOrLate()
+      pushed = await this.pushes.untilPushedOrLate()
     } catch (error) {
       this.report(toClientError(error))
       this.connection.scheduleRetry()
       return false
     }
-    const pushQueued = () => this.pushes.untilDoneOrLate()
+    const pushQueued = () => this.pushes.untilPushedOrLate()
     const failures = await syncSubsets(
       this.deps,
       () => this.online,
