@@ -11,7 +11,9 @@ import {
   type Change,
   type ChangesPush,
   type ClientToServerEvents,
+  ERROR_CODES,
   HybridClock,
+  isErrorCode,
   type PullResult,
   type PushResult,
   type Reply,
@@ -40,10 +42,31 @@ export interface LoadClientOptions {
   /** A request unanswered after this fails as TIMEOUT. @default 30000 */
   ackTimeoutMs?: number
   seed: number
+  /**
+   * Send a push again, with the same changes, when it fails for a reason that may pass: its
+   * connection was lost, it timed out, or the answer is a retryable error (`UNAVAILABLE`,
+   * `TOO_MANY_REQUESTS`), as a real client's outbox does; the change ids make a second copy safe
+   * (what was applied answers `duplicate`). The copy goes out after `delayMs` (doubled per
+   * attempt, at most `maxDelayMs`) once the socket is connected, ahead of the queued requests;
+   * its latency still counts from the first scheduled send. Each failed attempt is counted as
+   * an error by its code (a lost connection as `DISCONNECTED`).
+   * @default undefined: a failed push is not sent again (its changes count as unresolved)
+   */
+  resend?: { delayMs: number; maxDelayMs: number }
+}
+
+/** A push job; `changes` and `attempt` are set on a copy being sent again. */
+type PushJob = {
+  kind: 'push'
+  size: number
+  at: number
+  metrics: LoadMetrics
+  changes?: Change[]
+  attempt?: number
 }
 
 type Job =
-  | { kind: 'push'; size: number; at: number; metrics: LoadMetrics }
+  | PushJob
   | { kind: 'pull'; at: number; metrics: LoadMetrics }
   | { kind: 'set'; uid: string; note: string; at: number; done: (ok: boolean, at: number) => void }
 
@@ -114,9 +137,13 @@ export class LoadClient {
   /** Pushes sent and not answered, by a sequence number (their changes are unresolved on close). */
   private readonly open = new Map<number, Change[]>()
   private nextPush = 0
+  /** Failed pushes waiting to be sent again (`resend`), with their timers. */
+  private readonly retrying = new Map<PushJob, NodeJS.Timeout | undefined>()
   /** Live `changes` messages received (its own writes echoed by its subscription). */
   liveMessages = 0
   disconnects = 0
+  /** Pushes sent again after a failure (`resend`). */
+  resends = 0
 
   constructor(private readonly options: LoadClientOptions) {
     const suffix = randomBytes(3).toString('hex')
@@ -129,9 +156,9 @@ export class LoadClient {
     return this.options.user
   }
 
-  /** Requests waiting in this client plus requests unanswered. */
+  /** Requests waiting in this client plus requests unanswered (and pushes waiting to be resent). */
   get backlog(): number {
-    return this.queue.length + this.inFlight
+    return this.queue.length + this.inFlight + this.retrying.size
   }
 
   async connect(): Promise<void> {
@@ -288,7 +315,7 @@ export class LoadClient {
               clock: this.clock.now(),
             },
           ]
-        : Array.from({ length: job.size }, () => this.change())
+        : (job.changes ?? Array.from({ length: job.size }, () => this.change()))
     if (job.kind === 'push') job.metrics.pushesSent++
     const pushNo = this.nextPush++
     this.open.set(pushNo, changes)
@@ -302,6 +329,10 @@ export class LoadClient {
           if (!this.open.delete(pushNo)) return
           const at = performance.now()
           const ok = !err && !reply.error
+          if (!ok && job.kind === 'push' && this.resendLater(job, changes, err, reply)) {
+            this.finish()
+            return
+          }
           if (ok) this.clock.observe(reply.result.serverClock)
           changes.forEach((change, i) => {
             const outcome = ok ? reply.result!.outcomes[i] : undefined
@@ -325,9 +356,58 @@ export class LoadClient {
       )
   }
 
+  /**
+   * With `resend`: schedules a copy of a failed push and returns true; false when the failure
+   * is final (no `resend`, a non-retryable error answer, or the client is closing).
+   */
+  private resendLater(
+    job: PushJob,
+    changes: Change[],
+    err: Error | null,
+    reply: Reply<PushResult> | undefined,
+  ): boolean {
+    const resend = this.options.resend
+    if (!resend || this.closed) return false
+    const error = err ? null : (reply?.error ?? null)
+    if (error && error.retryable !== true && !(isErrorCode(error.code) && ERROR_CODES[error.code].retryable))
+      return false
+    const code = err ? (/disconnected/.test(err.message) ? 'DISCONNECTED' : 'TIMEOUT') : error!.code
+    job.metrics.error('push', code)
+    const copy: PushJob = { ...job, changes, attempt: (job.attempt ?? 0) + 1 }
+    const delay = Math.min(resend.maxDelayMs, resend.delayMs * 2 ** (copy.attempt! - 1))
+    const requeue = () => {
+      if (this.closed || !this.retrying.has(copy)) return
+      this.retrying.delete(copy)
+      this.resends++
+      this.queue.unshift(copy)
+      this.pump()
+    }
+    this.retrying.set(
+      copy,
+      setTimeout(() => {
+        this.retrying.set(copy, undefined)
+        const socket = this.requireSocket()
+        if (socket.connected) requeue()
+        else socket.once('connect', requeue)
+      }, delay),
+    )
+    return true
+  }
+
+  /** The changes of pushes waiting to be sent again count as unresolved (they may be applied). */
+  private failRetrying(): void {
+    for (const [copy, timer] of this.retrying) {
+      clearTimeout(timer)
+      for (const change of copy.changes ?? []) this.options.ledger.fail(change)
+    }
+    this.retrying.clear()
+  }
+
   /** Requests that were still queued (never sent) are dropped and returned. */
   dropQueued(): number {
     const dropped = this.queue.length
+    for (const job of this.queue)
+      if (job.kind === 'push') for (const change of job.changes ?? []) this.options.ledger.fail(change)
     this.queue.length = 0
     return dropped
   }
@@ -335,7 +415,8 @@ export class LoadClient {
   /** Stops: queued requests are dropped, the changes of unanswered pushes count as unresolved. */
   close(): void {
     this.closed = true
-    this.queue.length = 0
+    this.dropQueued()
+    this.failRetrying()
     for (const changes of this.open.values()) for (const change of changes) this.options.ledger.fail(change)
     this.open.clear()
     this.socket?.disconnect()
