@@ -178,6 +178,9 @@ export abstract class BaseIpc implements Ipc {
   async hgetall(key: string): Promise<Record<string, Json>> {
     return this.run('hgetall', [key])
   }
+  async hmget<T extends Json = Json>(key: string, ...fields: string[]): Promise<Array<T | null>> {
+    return this.run('hmget', [key, fields]) as Awaitable<Array<T | null>>
+  }
   async hdel(key: string, ...fields: string[]): Promise<number> {
     return this.run('hdel', [key, fields])
   }

@@ -129,6 +129,11 @@ export const COMMANDS = {
     validateString(a[1], 'field')
   }),
   hgetall: command<[key: string], Fields>(1, (a) => validateKey(a[0])),
+  /** The values of `fields` in their order, `null` for a missing field (Redis HMGET); at least one field. */
+  hmget: command<[key: string, fields: string[]], Array<Json | null>>(2, (a) => {
+    validateKey(a[0])
+    validateStrings(a[1], 'field')
+  }),
   hdel: command<[key: string, fields: string[]], number>(2, (a) => {
     validateKey(a[0])
     validateStrings(a[1], 'field')

@@ -76,6 +76,8 @@ export interface Ipc {
   hget<T extends Json = Json>(key: string, field: string): Promise<T | null>
   /** All fields, `{}` when the key is missing. */
   hgetall(key: string): Promise<Record<string, Json>>
+  /** The values of several fields in one step, in their order; `null` for a missing one (Redis HMGET). */
+  hmget<T extends Json = Json>(key: string, ...fields: string[]): Promise<Array<T | null>>
   /** Deletes fields; returns how many existed. */
   hdel(key: string, ...fields: string[]): Promise<number>
   /** Adds the safe integer `n` to one field (missing field starts at 0); returns the new value. */

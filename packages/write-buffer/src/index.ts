@@ -9,6 +9,7 @@ export {
   RECEIPT_TABLE,
   WATERMARK_TABLE,
 } from './flush/batch-ledger.js'
+export type { ReadManyOptions } from './read/read-many.js'
 export type { DeferredOptions, DeferredTarget, DeferredWrite, StagedWrites } from './tables/deferred.js'
 export { DeferredWrites } from './tables/deferred.js'
 export type { HandoffTable } from './tables/handoff-table.js'

@@ -19,6 +19,7 @@ import {
 import { handleShutdownSignals } from './lifecycle/signals.js'
 import { defaultLogger } from './logger.js'
 import { BaseCache } from './read/base-cache.js'
+import { InflightBatchList } from './read/batch-list.js'
 import { GroupCommit } from './store/group-commit.js'
 import { encodeInsertItems } from './store/insert-items.js'
 import { KeyLayout, newBatchId } from './store/keys.js'
@@ -134,6 +135,7 @@ export class WriteBuffer extends EventEmitter<WriteBufferEvents> {
       keys,
       now,
       cache: new BaseCache(settings.getCacheTtl, now),
+      batches: new InflightBatchList(now),
       gate: this.gate,
       maxQueueSize: settings.maxQueueSize,
       lockTtlSeconds,

@@ -1,16 +1,18 @@
-import { and, eq, inArray, type SQL } from 'drizzle-orm'
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
-import { lockRecords, recordKey } from '../db/locks.js'
+import { lockRecords, recordKey, recordLocksSql } from '../db/locks.js'
 import { toTidesyncError } from '../db/map-error.js'
-import type { TidesyncTx } from '../db/types.js'
+import { tableSql } from '../db/raw-rows.js'
+import { rowsOf, type TidesyncTx } from '../db/types.js'
 import { isRejection, type TidesyncError } from '../errors.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { buildFilter, type Filter } from '../model/scope.js'
-import { insertsNewRow, stageChange } from './apply-change.js'
+import { acceptedFields, insertsNewRow, stageChange } from './apply-change.js'
 import { commitChanges } from './commit.js'
 import { readCurrentMany, stateAfter } from './current-state.js'
 import { type PendingRow, retryOnPendingChange } from './pending-writes.js'
-import type { BatchItem, BatchOutcome, CurrentState, StagedChange } from './staged-change.js'
+import type { BatchItem, BatchOutcome, ChangeRequest, CurrentState, StagedChange } from './staged-change.js'
+import { writeRows } from './write-rows.js'
 
 /**
  * What a batch already holds, for `fitsBatch`: its records (by key, with the caller of each)
@@ -166,134 +168,181 @@ function insertRowsFor(model: ResolvedModel<unknown>): number {
   return Math.max(1, Math.min(1000, Math.floor(30_000 / model.columns.size)))
 }
 
-interface QueuedInsert {
+/**
+ * A change whose row write waits to be done with others' (without savepoints): a create of a
+ * new record (one multi-row `INSERT`) or an update the table takes in the transaction (one
+ * `UPDATE ... FROM (VALUES ...)` per set of columns: `writeRows`).
+ */
+interface QueuedWrite {
   index: number
   item: CallerItem<unknown>
   current: CurrentState
+  /** For an update: the fields LWW takes (`acceptedFields`). */
+  fields?: Record<string, unknown>
 }
 
 /** One run of a batch in one transaction (see `applyBatch`), with or without savepoints. */
 async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise<BatchOutcome[]> {
   const { core, items, byModel, pending } = run
   const c = core as Core
-  const { result, changes } = await commitChanges(c, async (tx) => {
-    const outcomes: StagedOutcome[] = new Array(items.length)
-    const fresh = await recordIds(c, tx, items)
-    const toApply = items.filter((item) => fresh.has(idKey(item)))
-    await lockRecords(tx, [...new Set(toApply.map(({ req }) => recordKey(req.model.name, req.uid)))].sort())
-    const states = new Map<string, Map<string, CurrentState>>()
-    for (const [name, { model, filters }] of byModel) {
-      const ofModel = toApply.filter(({ req }) => req.model.name === name)
-      if (ofModel.length === 0) continue
-      // Each record is judged in the scope of the caller who writes it (one caller per record).
-      const scopes = new Map<unknown, { uids: string[]; scopeSql: SQL | undefined }>()
-      for (const { req, ctx } of ofModel) {
-        const scope = scopes.get(ctx)
-        if (scope) scope.uids.push(req.uid)
-        else scopes.set(ctx, { uids: [req.uid], scopeSql: filters.get(ctx)!.scopeSql })
-      }
-      states.set(name, await readCurrentMany(tx, c, model, [...scopes.values()]))
-    }
-
-    const staged: StagedChange[] = []
-    const rejected: CallerItem<TCtx>[] = []
-    /** Each record's state as this transaction left it (see `stateAfter`). */
-    const latest = new Map<string, CurrentState>()
-    /** Each record's last written change, by its index in `staged`. */
-    const lastWritten = new Map<string, number>()
-
-    /** A refusal: without savepoints the batch must run again with them. */
-    const refuse = (error: unknown, index: number): void => {
-      const mapped = toTidesyncError(error)
-      if (!isRejection(mapped)) throw error
-      if (!savepoints) {
-        // The only change to apply: the rollback is its own, no need to run again.
-        const only = toApply.length === 1
-        throw new RefusedChange(
-          mapped,
-          only
-            ? items.map((other) =>
-                fresh.has(idKey(other)) ? { status: 'rejected', error: mapped } : { status: 'duplicate' },
-              )
-            : undefined,
-        )
-      }
-      outcomes[index] = { status: 'rejected', error: mapped }
-      rejected.push(items[index]!)
-    }
-
-    const stage = async (index: number, current: CurrentState, inserted?: Record<string, unknown>) => {
-      const { req, ctx } = items[index]!
-      const key = recordKey(req.model.name, req.uid)
-      const filter = byModel.get(req.model.name)!.filters.get(ctx)!
-      const apply = (on: TidesyncTx) =>
-        stageChange(core, on, req, ctx, {
-          scopeSql: filter.scopeSql,
-          matchesScope: filter.matchesScope,
-          pending: pending.get(req.model.name)?.get(req.uid),
-          current,
-          inserted,
-        })
-      try {
-        const change = savepoints ? await tx.transaction(apply) : await apply(tx)
-        const own = staged.push(change) - 1
-        if (change.status === 'written') {
-          lastWritten.set(key, own)
-          latest.set(key, stateAfter(change))
+  const { result, changes } = await commitChanges(
+    c,
+    async (tx) => {
+      const outcomes: StagedOutcome[] = new Array(items.length)
+      // One statement: capture off (this transaction logs its changes itself), the records'
+      // locks, then the change ids.
+      const fresh = await lockAndRecordIds(c, tx, items)
+      const toApply = items.filter((item) => fresh.has(idKey(item)))
+      const states = new Map<string, Map<string, CurrentState>>()
+      for (const [name, { model, filters }] of byModel) {
+        const ofModel = toApply.filter(({ req }) => req.model.name === name)
+        if (ofModel.length === 0) continue
+        // Each record is judged in the scope of the caller who writes it (one caller per record).
+        const scopes = new Map<unknown, { uids: string[]; scopeSql: SQL | undefined }>()
+        for (const { req, ctx } of ofModel) {
+          const scope = scopes.get(ctx)
+          if (scope) scope.uids.push(req.uid)
+          else scopes.set(ctx, { uids: [req.uid], scopeSql: filters.get(ctx)!.scopeSql })
         }
-        outcomes[index] = { status: 'applied', own, metaOf: lastWritten.get(key) ?? own }
-      } catch (error) {
-        refuse(error, index)
+        states.set(name, await readCurrentMany(tx, c, model, [...scopes.values()]))
+        // Holding the records' locks: the write-buffer state each change starts from must be the
+        // one read before the transaction; a record written (or unmarked) since has it read
+        // again now, under its lock (all records of the model at once).
+        const read = states.get(name)!
+        const seen = new Map<string, PendingRow | undefined>()
+        const rows = new Map<string, Record<string, unknown> | null>()
+        for (const { req } of ofModel) {
+          seen.set(req.uid, pending.get(name)?.get(req.uid))
+          rows.set(req.uid, read.get(req.uid)?.row ?? null)
+        }
+        const refreshed = await c.pending.refreshPending(tx, model, seen, rows)
+        if (refreshed.size > 0) {
+          let ofPending = pending.get(name)
+          if (!ofPending) {
+            ofPending = new Map()
+            pending.set(name, ofPending)
+          }
+          for (const [uid, row] of refreshed) {
+            if (row) ofPending.set(uid, row)
+            else ofPending.delete(uid)
+          }
+        }
       }
-    }
 
-    // Without savepoints, consecutive creates of new records of one model are inserted with
-    // one statement, then staged one by one (scope, canWrite, metadata) in their order.
-    let queue: QueuedInsert[] = []
-    const queuedKeys = new Set<string>()
-    const flush = async () => {
-      if (queue.length === 0) return
-      const inserts = queue
-      queue = []
-      queuedKeys.clear()
-      const { model } = inserts[0]!.item.req
-      let rows: Array<Record<string, unknown>> = []
-      try {
-        rows = (await tx
-          .insert(model.table)
-          .values(inserts.map(({ item: { req } }) => ({ ...req.fields, uid: req.uid })))
-          .returning()) as Array<Record<string, unknown>>
-      } catch (error) {
-        refuse(error, inserts[0]!.index)
-      }
-      const byUid = new Map(rows.map((row) => [String(row.uid), row]))
-      for (const { index, item, current } of inserts) await stage(index, current, byUid.get(item.req.uid))
-    }
+      const staged: StagedChange[] = []
+      const rejected: CallerItem<TCtx>[] = []
+      /** Each record's state as this transaction left it (see `stateAfter`). */
+      const latest = new Map<string, CurrentState>()
+      /** Each record's last written change, by its index in `staged`. */
+      const lastWritten = new Map<string, number>()
 
-    for (const [index, item] of items.entries()) {
-      if (!fresh.has(idKey(item))) {
-        outcomes[index] = { status: 'duplicate' }
-        continue
+      /** A refusal: without savepoints the batch must run again with them. */
+      const refuse = (error: unknown, index: number): void => {
+        const mapped = toTidesyncError(error)
+        if (!isRejection(mapped)) throw error
+        if (!savepoints) {
+          // The only change to apply: the rollback is its own, no need to run again.
+          const only = toApply.length === 1
+          throw new RefusedChange(
+            mapped,
+            only
+              ? items.map((other) =>
+                  fresh.has(idKey(other)) ? { status: 'rejected', error: mapped } : { status: 'duplicate' },
+                )
+              : undefined,
+          )
+        }
+        outcomes[index] = { status: 'rejected', error: mapped }
+        rejected.push(items[index]!)
       }
-      const { req } = item
-      const key = recordKey(req.model.name, req.uid)
-      const queuedModel = queue[0]?.item.req.model
-      if (queuedKeys.has(key) || (queuedModel && queuedModel !== req.model)) await flush()
-      // A record changed earlier in this batch: as that change left it, without reading it again.
-      const current = latest.get(key) ?? states.get(req.model.name)!.get(req.uid)!
-      if (!savepoints && insertsNewRow(req, current)) {
-        queue.push({ index, item, current })
-        queuedKeys.add(key)
-        if (queue.length >= insertRowsFor(req.model)) await flush()
-        continue
+
+      const stage = async (
+        index: number,
+        current: CurrentState,
+        written: { inserted?: Record<string, unknown>; updated?: Record<string, unknown> } = {},
+      ) => {
+        const { req, ctx } = items[index]!
+        const key = recordKey(req.model.name, req.uid)
+        const filter = byModel.get(req.model.name)!.filters.get(ctx)!
+        const apply = (on: TidesyncTx) =>
+          stageChange(core, on, req, ctx, {
+            scopeSql: filter.scopeSql,
+            matchesScope: filter.matchesScope,
+            pending: pending.get(req.model.name)?.get(req.uid),
+            pendingChecked: true,
+            current,
+            ...written,
+          })
+        try {
+          const change = savepoints ? await tx.transaction(apply) : await apply(tx)
+          const own = staged.push(change) - 1
+          if (change.status === 'written') {
+            lastWritten.set(key, own)
+            latest.set(key, stateAfter(change))
+          }
+          outcomes[index] = { status: 'applied', own, metaOf: lastWritten.get(key) ?? own }
+        } catch (error) {
+          refuse(error, index)
+        }
+      }
+
+      // Without savepoints, consecutive creates of new records and updates of existing ones, of
+      // one model, write their rows together (one INSERT, one UPDATE per set of columns), then
+      // are staged one by one (scope, canWrite, metadata) in their order.
+      let queue: QueuedWrite[] = []
+      const queuedKeys = new Set<string>()
+      const flush = async () => {
+        if (queue.length === 0) return
+        const queued = queue
+        queue = []
+        queuedKeys.clear()
+        const { model } = queued[0]!.item.req
+        const inserts = queued.filter((q) => !q.fields)
+        const updates = queued.filter((q) => q.fields)
+        let written = new Map<string, Record<string, unknown>>()
+        try {
+          written = await writeRows(
+            tx,
+            model,
+            inserts.map(({ item: { req } }) => ({ ...req.fields, uid: req.uid })),
+            updates.map((q) => ({ uid: q.item.req.uid, fields: q.fields! })),
+          )
+        } catch (error) {
+          refuse(error, queued[0]!.index)
+        }
+        for (const { index, item, current, fields } of queued) {
+          const uid = item.req.uid
+          await stage(index, current, fields ? { updated: written.get(uid) } : { inserted: written.get(uid) })
+        }
+      }
+
+      for (const [index, item] of items.entries()) {
+        if (!fresh.has(idKey(item))) {
+          outcomes[index] = { status: 'duplicate' }
+          continue
+        }
+        const { req } = item
+        const key = recordKey(req.model.name, req.uid)
+        const queuedModel = queue[0]?.item.req.model
+        if (queuedKeys.has(key) || (queuedModel && queuedModel !== req.model)) await flush()
+        // A record changed earlier in this batch: as that change left it, without reading it again.
+        const current = latest.get(key) ?? states.get(req.model.name)!.get(req.uid)!
+        const fields = savepoints ? null : queuedUpdate(c, req, current)
+        if (!savepoints && (fields || insertsNewRow(req, current))) {
+          queue.push({ index, item, current, ...(fields ? { fields } : {}) })
+          queuedKeys.add(key)
+          if (queue.length >= insertRowsFor(req.model)) await flush()
+          continue
+        }
+        await flush()
+        await stage(index, current)
       }
       await flush()
-      await stage(index, current)
-    }
-    await flush()
-    await forgetIds(c, tx, rejected)
-    return { staged, result: outcomes }
-  })
+      await forgetIds(c, tx, rejected)
+      return { staged, result: outcomes }
+    },
+    { captureOffByWork: true },
+  )
   // The acknowledgement reads the same serialised changes as the live push.
   return result.map((outcome) =>
     outcome.status === 'applied'
@@ -303,24 +352,52 @@ async function runBatch<TCtx>(run: BatchRun<TCtx>, savepoints: boolean): Promise
 }
 
 /**
- * Records the change ids of the pushes (one statement for all clients); returns the keys
- * (`idKey`) of the changes to apply now: those not recorded before, and service writes.
+ * The fields a change sets on an existing row in the transaction, when its row write may wait
+ * for the batch's `writeRows`: an update (or a create of an existing row) whose fields LWW
+ * takes, of a model whose table takes updates in the transaction. Null otherwise.
  */
-async function recordIds<TCtx>(core: Core, tx: TidesyncTx, items: CallerItem<TCtx>[]): Promise<Set<string>> {
+function queuedUpdate(core: Core, req: ChangeRequest, current: CurrentState): Record<string, unknown> | null {
+  if ((req.op !== 'update' && req.op !== 'create') || !current.row) return null
+  if (!core.pending.updatesInTransaction(req.model)) return null
+  return acceptedFields(req, current)
+}
+
+/**
+ * In one statement: turns change capture off for the transaction, takes the locks of every
+ * record of the batch (sorted keys, see `lockRecords`), then records the change ids of the
+ * pushes (`ON CONFLICT DO NOTHING`; the ids wait behind the locks, a one-time filter on them).
+ * Returns the keys (`idKey`) of the changes to apply now: those not recorded before, and
+ * service writes. The records of changes that turn out to be duplicates are locked too
+ * (harmless: the same sorted order), so that the locks need no round trip of their own.
+ */
+async function lockAndRecordIds<TCtx>(
+  core: Core,
+  tx: TidesyncTx,
+  items: CallerItem<TCtx>[],
+): Promise<Set<string>> {
   const fresh = new Set(items.filter((item) => item.clientId === undefined).map(idKey))
+  const keys = [...new Set(items.map(({ req }) => recordKey(req.model.name, req.uid)))].sort()
   const pushed = items.filter((item) => item.clientId !== undefined)
-  if (pushed.length === 0) return fresh
+  if (pushed.length === 0) {
+    await lockRecords(tx, keys, { captureOff: true })
+    return fresh
+  }
   const { applied } = core.tables
   // Sorted, so two pushes of the same ids (a retry racing the original) lock them in one order.
   const pairs = [...new Map(pushed.map((item) => [idKey(item), item])).values()]
-    .map((item) => ({ clientId: item.clientId!, changeId: item.id }))
-    .sort((a, b) => compare(a.clientId, b.clientId) || compare(a.changeId, b.changeId))
-  const inserted = await tx
-    .insert(applied)
-    .values(pairs)
-    .onConflictDoNothing()
-    .returning({ clientId: applied.clientId, changeId: applied.changeId })
-  for (const row of inserted) fresh.add(`${row.clientId}\u0000${row.changeId}`)
+    .map((item) => ({ c: item.clientId!, i: item.id }))
+    .sort((a, b) => compare(a.c, b.c) || compare(a.i, b.i))
+  const a = tableSql(applied)
+  const inserted = rowsOf<{ c: string; i: string }>(
+    await tx.execute(
+      sql`WITH locked AS MATERIALIZED (SELECT ${recordLocksSql(keys, { captureOff: true })} AS n)
+INSERT INTO ${a.from} (${a.name('clientId')}, ${a.name('changeId')})
+SELECT c, i FROM jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) AS r(c text, i text)
+WHERE (SELECT n FROM locked) IS NOT NULL
+ON CONFLICT DO NOTHING RETURNING ${a.name('clientId')} AS c, ${a.name('changeId')} AS i`,
+    ),
+  )
+  for (const row of inserted) fresh.add(`${row.c}\u0000${row.i}`)
   return fresh
 }
 

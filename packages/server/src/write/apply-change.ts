@@ -11,6 +11,7 @@ import { toWireValue } from '../model/values.js'
 import { readCurrent } from './current-state.js'
 import { PendingChangedError, type PendingRow } from './pending-writes.js'
 import type { ChangeRequest, CurrentState, StagedChange } from './staged-change.js'
+import { sameValue } from './write-buffer-writes.js'
 
 /**
  * The `updated_at` after a change: the change's wall time, but always past the previous one, so
@@ -51,6 +52,11 @@ export interface StageOptions {
   /** From `core.pending.snapshot`, taken before the transaction (undefined: nothing pending). */
   pending: PendingRow | undefined
   /**
+   * The caller already confirmed, holding the record's lock, that `pending` is still current
+   * (a push batch checks all its records at once: `stillCurrentMany`).
+   */
+  pendingChecked?: boolean
+  /**
    * The record as already read in this transaction, under its lock (a push batch locks and
    * reads its records at once). Without it, the lock is taken and the record read here.
    */
@@ -60,6 +66,13 @@ export interface StageOptions {
    * batch inserts its new records in one statement). Without it, the row is inserted here.
    */
   inserted?: Record<string, unknown>
+  /**
+   * For an update (or a create of an existing row) whose fields the table takes in the
+   * transaction: the row after the caller already set `acceptedFields(req, current)` on it (a
+   * push batch updates its records in few statements: `writeRows`). Without it, the row is
+   * updated here.
+   */
+  updated?: Record<string, unknown>
 }
 
 /**
@@ -70,6 +83,22 @@ export function insertsNewRow(req: ChangeRequest, state: CurrentState): boolean 
   if (req.op !== 'create' || state.row) return false
   const deletedClock = state.meta?.deletedAt != null ? state.meta.deletedClock : null
   return !(deletedClock && deletedClock >= req.clock)
+}
+
+/**
+ * The pending values that differ from the row as read under the lock (a flush may have
+ * written some of them to the table since the snapshot): only those change what the record is.
+ */
+function differing(pending: PendingRow, row: Record<string, unknown> | null): PendingRow {
+  if (row === null) return pending
+  let values: Record<string, unknown> | undefined
+  for (const [key, value] of Object.entries(pending.values)) {
+    if (sameValue(value, row[key])) {
+      values ??= { ...pending.values }
+      delete values[key]
+    }
+  }
+  return values ? { ...pending, values } : pending
 }
 
 /**
@@ -109,13 +138,15 @@ export async function stageChange<TCtx>(
   options: StageOptions,
 ): Promise<StagedChange> {
   const { model, uid, clock } = req
-  const { scopeSql, matchesScope, pending } = options
+  const { scopeSql, matchesScope } = options
   let state = options.current
   if (!state) {
     await lockRecord(tx, model.name, uid)
     state = await readCurrent(tx, core, model, uid, scopeSql)
   }
-  if (!(await core.pending.stillCurrent(model, uid, pending))) throw new PendingChangedError()
+  if (!options.pendingChecked && !(await core.pending.stillCurrent(model, uid, options.pending)))
+    throw new PendingChangedError()
+  const pending = options.pending && differing(options.pending, state.row)
   const overlaid = state.row !== null && pending !== undefined && Object.keys(pending.values).length > 0
   if (overlaid) state = withPending(model, state, pending)
   // Scope matchers and `canWrite` judge wire records; the change's own wire form is made once,
@@ -158,7 +189,17 @@ export async function stageChange<TCtx>(
         break
       }
       // Create of an existing uid is an upsert: merge like an update (counters keep their value).
-      const merged = await mergeFields(core as Core, tx, req, state, fields, baseMeta, wall, pending)
+      const merged = await mergeFields(
+        core as Core,
+        tx,
+        req,
+        state,
+        fields,
+        baseMeta,
+        wall,
+        pending,
+        options.updated,
+      )
       if (!merged) return unchanged(req, state, core as Core)
       ;({ after, meta, deferredFields } = merged)
       break
@@ -174,6 +215,7 @@ export async function stageChange<TCtx>(
         baseMeta,
         wall,
         pending,
+        options.updated,
       )
       if (!merged) return unchanged(req, state, core as Core)
       ;({ after, meta, deferredFields } = merged)
@@ -227,6 +269,35 @@ export async function stageChange<TCtx>(
 }
 
 /**
+ * The fields of an update (or of a create of an existing row) that per-field LWW takes: those
+ * whose clock in the record's metadata is older than the change's (all of them when it has
+ * none), counters and `uid` never. Null when none is taken (the change leaves the row as it is).
+ */
+export function acceptedFields(req: ChangeRequest, state: CurrentState): Record<string, unknown> | null {
+  return lww(req, req.fields ?? {}, state.meta?.clocks ?? {}).accepted
+}
+
+function lww(
+  req: ChangeRequest,
+  fields: Record<string, unknown>,
+  previous: Record<string, string>,
+): { accepted: Record<string, unknown> | null; clocks: Record<string, string> } {
+  const { model, clock } = req
+  const accepted: Record<string, unknown> = {}
+  const clocks = { ...previous }
+  let taken = false
+  for (const [key, value] of Object.entries(fields)) {
+    if (key === 'uid' || model.counters.has(key)) continue
+    const current = clocks[key]
+    if (current !== undefined && current >= clock) continue
+    accepted[key] = value
+    clocks[key] = clock
+    taken = true
+  }
+  return { accepted: taken ? accepted : null, clocks }
+}
+
+/**
  * Per-field LWW: a field is taken when the change's clock is newer than the field's clock.
  * Fields of a `buffered` model are not written here: they come back as `deferredFields`.
  */
@@ -239,23 +310,16 @@ async function mergeFields(
   baseMeta: MetaRow,
   wall: Date,
   pending: PendingRow | undefined,
+  updated: Record<string, unknown> | undefined,
 ): Promise<{
   after: Record<string, unknown>
   meta: MetaRow
   deferredFields?: Record<string, unknown>
 } | null> {
-  const { model, uid, clock } = req
-  const accepted: Record<string, unknown> = {}
-  const clocks = { ...baseMeta.clocks }
-  for (const [key, value] of Object.entries(fields)) {
-    if (key === 'uid' || model.counters.has(key)) continue
-    const current = clocks[key]
-    if (current !== undefined && current >= clock) continue
-    accepted[key] = value
-    clocks[key] = clock
-  }
-  if (Object.keys(accepted).length === 0) return null
-  const written = await core.pending.update(tx, model, uid, accepted)
+  const { model, uid } = req
+  const { accepted, clocks } = lww(req, fields, baseMeta.clocks)
+  if (!accepted) return null
+  const written = updated ?? (await core.pending.update(tx, model, uid, accepted))
   const meta = { ...baseMeta, clocks, updatedAt: bump(baseMeta.updatedAt, wall) }
   // Deferred to the write buffer (after the checks and the commit): the row as it will be.
   if (!written) return { after: { ...state.row!, ...accepted }, meta, deferredFields: accepted }

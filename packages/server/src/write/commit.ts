@@ -29,13 +29,20 @@ import type { StagedChange } from './staged-change.js'
 export async function commitChanges<T>(
   core: Core,
   work: (tx: TidesyncTx) => Promise<{ staged: StagedChange[]; result: T }>,
+  options: {
+    /**
+     * `work` turns capture off itself, in a statement it runs before any write to a synced
+     * table (`lockRecords(tx, keys, { captureOff: true })`): one round trip less.
+     */
+    captureOffByWork?: boolean
+  } = {},
 ): Promise<{ result: T; changes: LiveChange[] }> {
   let deferred: StagedWrites | undefined
   let outcome: { staged: StagedChange[]; result: T }
   try {
     outcome = await core.db.transaction(async (tx) => {
       // This transaction logs its changes itself (with the writers' clocks): capture skips it.
-      await tx.execute(sql.raw(CAPTURE_OFF_STATEMENT))
+      if (!options.captureOffByWork) await tx.execute(sql.raw(CAPTURE_OFF_STATEMENT))
       const out = await work(tx)
       const writes = deferredWrites(out.staged)
       // Before the revisions: their per-model lock is held until commit, keep it short.

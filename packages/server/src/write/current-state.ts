@@ -1,6 +1,8 @@
-import { and, eq, inArray, type SQL, sql } from 'drizzle-orm'
-import { isTrue, uidIn } from '../db/sql.js'
-import type { Store, TidesyncTx } from '../db/types.js'
+import { type SQL, sql } from 'drizzle-orm'
+import { columnType, tableSql } from '../db/raw-rows.js'
+import { isTrue } from '../db/sql.js'
+import { rowsOf, type Store, type TidesyncTx } from '../db/types.js'
+import type { MetaRow } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { toWireValue } from '../model/values.js'
 import type { CurrentState, StagedChange } from './staged-change.js'
@@ -55,8 +57,9 @@ export async function readCurrent(
 
 /**
  * The rows and metadata of many records of one model, in two queries (a batch of a push reads
- * its records at once), the rows locked until the transaction ends. Every uid gets an entry (an empty state when neither exists).
- * `meta: false` skips the metadata (the caller has it).
+ * its records at once), the rows locked until the transaction ends. Every uid gets an entry (an
+ * empty state when neither exists). `meta: false` skips the metadata (the caller has it).
+ * Both statements are hand-written (`tableSql`): their cost does not grow with the batch.
  */
 export async function readCurrentMany(
   tx: TidesyncTx,
@@ -65,54 +68,54 @@ export async function readCurrentMany(
   groups: Array<{ uids: string[]; scopeSql: SQL | undefined }>,
   options: { meta?: boolean } = {},
 ): Promise<Map<string, CurrentState>> {
-  const { meta } = store.tables
+  const t = tableSql(model.table)
+  const uid = t.column('uid')
+  const uidType = columnType(model.uid)
   const uids = groups.flatMap((g) => g.uids)
+  const among = (list: string[]) =>
+    sql`${uid} IN (SELECT jsonb_array_elements_text(${JSON.stringify(list)}::jsonb)::${uidType})`
   const inScope = (scopeSql: SQL | undefined) => (scopeSql ? sql`coalesce((${scopeSql}), false)` : sql`true`)
   // Each group's records are judged by its own scope (a batch of many callers, group commit).
   const scoped =
     groups.length === 1
       ? inScope(groups[0]!.scopeSql)
       : sql`CASE ${sql.join(
-          groups.map((g) => sql`WHEN ${uidIn(model, g.uids)} THEN ${inScope(g.scopeSql)}`),
+          groups.map((g) => sql`WHEN ${among(g.uids)} THEN ${inScope(g.scopeSql)}`),
           sql` `,
         )} ELSE false END`
-  const rows = (await tx
-    .select({
-      row: model.table,
-      json: sql`to_jsonb(${sql.identifier(model.tableName)})`,
-      inScope: sql<boolean>`${scoped}`,
-    })
-    .from(model.table)
-    .where(uids.length === 1 ? eq(model.uid, uids[0]) : uidIn(model, uids))
-    // Row locks: a writer outside tidesync (SQL, captured) holds them, not tidesync's advisory
-    // record locks. Waiting for it here, and reading the metadata in the next statement (a
-    // new snapshot), reads the record as that writer committed it, never a state it replaced.
-    .for('update')) as Array<{
-    row: Record<string, unknown>
-    json: unknown
-    inScope: unknown
-  }>
+  // Row locks: a writer outside tidesync (SQL, captured) holds them, not tidesync's advisory
+  // record locks. Waiting for it here, and reading the metadata in the next statement (a
+  // new snapshot), reads the record as that writer committed it, never a state it replaced.
+  // Taken in uid order, as the write buffer's flush takes them (no deadlock with it).
+  const rows = rowsOf<Record<string, unknown>>(
+    await tx.execute(
+      sql`SELECT ${t.columns}, to_jsonb(${t.ref}) AS "__ts_json", ${scoped} AS "__ts_in_scope" FROM ${t.from} WHERE ${among(uids)} ORDER BY ${uid} FOR UPDATE OF ${t.ref}`,
+    ),
+  )
   const metas =
     options.meta === false
       ? []
-      : await tx
-          .select()
-          .from(meta)
-          .where(
-            and(
-              eq(meta.model, model.name),
-              uids.length === 1 ? eq(meta.uid, uids[0]!) : inArray(meta.uid, uids),
-            ),
-          )
+      : rowsOf<Record<string, unknown>>(
+          await tx.execute(
+            sql`SELECT ${metaSql(store).columns} FROM ${metaSql(store).from} WHERE ${metaSql(store).column('model')} = ${model.name} AND ${metaSql(store).column('uid')} = ANY(ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(uids)}::jsonb)))`,
+          ),
+        )
   const states = new Map<string, CurrentState>()
-  for (const uid of uids) states.set(uid, emptyState())
-  for (const { row, json, inScope } of rows) {
+  for (const id of uids) states.set(id, emptyState())
+  for (const raw of rows) {
+    const row = t.decode(raw)
     const state = states.get(String(row.uid))
-    if (state) Object.assign(state, { row, json, inScope: isTrue(inScope) })
+    if (state) Object.assign(state, { row, json: raw.__ts_json, inScope: isTrue(raw.__ts_in_scope) })
   }
-  for (const row of metas) {
-    const state = states.get(row.uid)
-    if (state) state.meta = row
+  const m = metaSql(store)
+  for (const raw of metas) {
+    const meta = m.decode(raw) as MetaRow
+    const state = states.get(meta.uid)
+    if (state) state.meta = meta
   }
   return states
+}
+
+function metaSql(store: Store) {
+  return tableSql(store.tables.meta)
 }

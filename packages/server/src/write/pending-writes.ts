@@ -6,12 +6,14 @@ import { TidesyncError } from '../errors.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 
 /**
- * What is pending (written to the write buffer, not yet flushed) for one row: the columns whose
- * current value differs from the table, and the row's mark token (a new token with every
+ * What is pending (written to the write buffer, not yet flushed) for one row: the columns with a
+ * buffered update or increments, with the value the buffer gives them (`get()`: the table's value
+ * plus what is pending), and the row's mark token (a new token with every
  * buffered write, so a change between reading it and taking the record's lock is seen).
  * @internal
  */
 export interface PendingRow {
+  /** Null: the row has no mark (its pending state was read again under its lock). */
   token: Json
   values: Record<string, unknown>
 }
@@ -102,12 +104,31 @@ export interface PendingWrites {
    * transaction: a second write in the same transaction would not see the first.
    */
   defersWrites(model: ResolvedModel<unknown>): boolean
+  /**
+   * True when `update` writes the model's rows in the change's transaction (one `UPDATE` of the
+   * table): a batch may then update many rows in one statement (`writeRows`) instead.
+   */
+  updatesInTransaction(model: ResolvedModel<unknown>): boolean
   /** Uids of the model that may have pending state (reads must look at them whatever the filter). */
   pendingUids(model: ResolvedModel<unknown>): Promise<string[]>
   /** The pending state of rows, by uid (rows without any have no entry). Outside transactions only. */
   snapshot(model: ResolvedModel<unknown>, uids: string[]): Promise<Map<string, PendingRow>>
   /** True when nothing was written to the row since `seen` was read (`undefined`: nothing was pending). */
   stillCurrent(model: ResolvedModel<unknown>, uid: string, seen: PendingRow | undefined): Promise<boolean>
+  /**
+   * Inside `tx`, holding the records' row locks (`rows`: each uid's row as `tx` read it, null
+   * when there is none): the records written in the buffer (or unmarked) since their pending
+   * state was read (`seen`), each with its pending state read again now, inside `tx` (undefined:
+   * nothing pending any more). Empty when nothing changed. Throws `PendingChangedError` when a
+   * delivery to one of them is still in flight (a writer committed and has not handed its write
+   * over yet: the batch runs again once it has).
+   */
+  refreshPending(
+    tx: TidesyncTx,
+    model: ResolvedModel<unknown>,
+    seen: Map<string, PendingRow | undefined>,
+    rows: Map<string, Record<string, unknown> | null>,
+  ): Promise<Map<string, PendingRow | undefined>>
   /**
    * Puts pending values onto rows read from the database, in place, and returns the rows it
    * changed (their filters must be judged again). Outside transactions only.
@@ -151,6 +172,10 @@ export class DirectWrites implements PendingWrites {
     return false
   }
 
+  updatesInTransaction(): boolean {
+    return true
+  }
+
   // Nothing is ever deferred: every write is in the change's transaction.
   async stage(): Promise<undefined> {
     return undefined
@@ -171,6 +196,10 @@ export class DirectWrites implements PendingWrites {
 
   async stillCurrent(): Promise<boolean> {
     return true
+  }
+
+  async refreshPending(): Promise<Map<string, PendingRow | undefined>> {
+    return new Map()
   }
 
   async overlay(): Promise<Set<Record<string, unknown>>> {

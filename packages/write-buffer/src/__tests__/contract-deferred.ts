@@ -90,6 +90,10 @@ export function deferredContract(h: Harness): void {
             return inner.where(key as never).increment(column as never, n, options)
           },
         }),
+        incrementMany: async (items: never[]) => {
+          await gate
+          return inner.incrementMany(items)
+        },
       }))
       const { id, deferredOf, commit } = await setup(real)
       const deferred = deferredOf(gated)
@@ -149,6 +153,9 @@ export function deferredContract(h: Harness): void {
             throw new Error('injected: the IPC store is unreachable')
           },
         }),
+        incrementMany: async () => {
+          throw new Error('injected: the IPC store is unreachable')
+        },
         claimReceipts: (tx: unknown, receipts: string[]) => inner.claimReceipts(tx, receipts),
         redeliver: (items: never[]) => inner.redeliver(items),
       }))

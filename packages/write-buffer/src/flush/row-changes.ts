@@ -23,8 +23,8 @@ export interface ChangeOutcome {
  *   from jsonb_to_recordset($1::jsonb) as v(i integer, k0 integer, a0 numeric, s0 text)
  *   where t.id = v.k0 returning v.i
  *
- * Rows are grouped by the set of columns they change, sorted by key (a stable lock order
- * against deadlocks), and sent 1,000 per statement (in one savepoint; see applyChunks). `returning` tells which rows matched:
+ * Rows are grouped by the set of columns they change, locked in key order by the statement
+ * before it updates them (a stable lock order against deadlocks), and sent 1,000 per statement (in one savepoint; see applyChunks). `returning` tells which rows matched:
  * the others are returned as unmatched, never dropped.
  */
 export async function applyRowChanges(
@@ -102,7 +102,18 @@ function prepareUpdate(meta: TableMeta, rows: RowChange[]): SQL {
     meta.keyColumns.map((c, k) => sql`t.${sql.identifier(c.name)} = ${sql.raw(`v.k${k}`)}`),
     sql` and `,
   )
-  return sql`update ${meta.sqlName} as t set ${sql.join(assignments, sql`, `)} from ${recordset(records, definition)} where ${where} returning v.i`
+  // The rows are locked first, in key order (a one-time filter waits for it), then updated:
+  // the UPDATE alone locks them in whatever order its plan visits them, and a writer that locks
+  // the same rows in key order (the sync server's batches) could deadlock with it.
+  const keys = sql.join(
+    meta.keyColumns.map((c) => sql`l.${sql.identifier(c.name)}`),
+    sql`, `,
+  )
+  const lockedWhere = sql.join(
+    meta.keyColumns.map((c, k) => sql`l.${sql.identifier(c.name)} = ${sql.raw(`r.k${k}`)}`),
+    sql` and `,
+  )
+  return sql`with v as materialized (select * from ${recordset(records, definition)}), locked as materialized (select 1 from ${meta.sqlName} as l where exists (select 1 from v as r where ${lockedWhere}) order by ${keys} for update of l) update ${meta.sqlName} as t set ${sql.join(assignments, sql`, `)} from v where ${where} and (select count(*) from locked) >= 0 returning v.i`
 }
 
 /** Groups rows by the columns they set and add; each group sorted by key. */

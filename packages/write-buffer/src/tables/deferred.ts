@@ -7,8 +7,8 @@ import { InFlightMarks, inFlightUntil } from './in-flight-marks.js'
 
 export type { DeferredTarget } from './handoff-rows.js'
 
-/** Marks settled (or read) at once: bounded, so a big delivery does not flood the IPC. */
-const CONCURRENCY = 32
+/** Marks read per IPC call (`hmget`): bounded, so a big delivery does not make one huge reply. */
+const MARKS_PER_CALL = 500
 
 /** First and longest pause between two looks at an in-flight mark. */
 const POLL_MS = [2, 25] as const
@@ -143,16 +143,72 @@ export class DeferredWrites {
    * After the commit: gives the writes to the buffer (a refused one is written to the table
    * directly, claiming its receipts), settles the marks, deletes the hand-off rows and maybe
    * sweeps rows left behind. Throws the first write that neither took (its deltas stay owed).
+   * Consecutive writes of counter deltas only go to the buffer in one call per table
+   * (`incrementMany`); a write with fields is given alone, in its order.
    */
   async deliver(staged: StagedWrites): Promise<void> {
     let failure: unknown
     const handedOver: string[] = []
+    type Write = StagedWrites['writes'][number]
+    /** Writes of deltas only, waiting to go to the buffer together (all of one table). */
+    let queued: { table: PgTable; writes: Write[] } | undefined
+    const direct = async (
+      table: PgTable,
+      write: Write,
+      fields: Record<string, unknown> | undefined,
+      deltas: Record<string, number>,
+      error: unknown,
+    ) => {
+      // An increment whose IPC request timed out may still have reached the buffer: its
+      // receipt, claimed by the direct write, makes the buffer skip it then.
+      try {
+        await this.rows.writeDirectly(table, write, fields, deltas)
+        this.logger.warn(
+          `write buffer refused a committed write of ${write.group} ${write.key}: written to the table instead`,
+          error,
+        )
+      } catch (directError) {
+        this.logger.error(
+          `write buffer refused a committed write of ${write.group} ${write.key}, and so did the table` +
+            (write.receipt ? ' (its counter deltas stay owed: handed over again later)' : ' (it is lost)'),
+          error,
+          directError,
+        )
+        failure ??= directError
+      }
+    }
+    const giveQueued = async () => {
+      if (!queued) return
+      const { table, writes } = queued
+      queued = undefined
+      const items = writes.flatMap((write) =>
+        Object.entries(write.deltas!).map(([column, delta]) => ({
+          key: write.key,
+          column: column as never,
+          delta,
+          receipt: receiptOf(write.receipt!, column),
+        })),
+      )
+      try {
+        await this.buffer.table(table).incrementMany(items)
+        for (const write of writes) handedOver.push(write.receipt!)
+      } catch (error) {
+        for (const write of writes) await direct(table, write, undefined, { ...write.deltas! }, error)
+      }
+    }
     for (const write of staged.writes) {
       const table = this.options.resolve(write.group)
       if (!table) {
         this.logger.error(`deferred write of unknown group ${write.group} not delivered`)
         continue
       }
+      if (!write.fields && write.receipt) {
+        if (queued && queued.table !== table) await giveQueued()
+        queued ??= { table, writes: [] }
+        queued.writes.push(write)
+        continue
+      }
+      await giveQueued()
       const row = this.buffer.table(table).where(write.key)
       // What the buffer has not taken yet (a failure part-way leaves the rest to the database).
       let fields = write.fields
@@ -168,25 +224,10 @@ export class DeferredWrites {
         }
         if (write.receipt) handedOver.push(write.receipt)
       } catch (error) {
-        // An increment whose IPC request timed out may still have reached the buffer: its
-        // receipt, claimed by the direct write, makes the buffer skip it then.
-        try {
-          await this.rows.writeDirectly(table, write, fields, deltas)
-          this.logger.warn(
-            `write buffer refused a committed write of ${write.group} ${write.key}: written to the table instead`,
-            error,
-          )
-        } catch (directError) {
-          this.logger.error(
-            `write buffer refused a committed write of ${write.group} ${write.key}, and so did the table` +
-              (write.receipt ? ' (its counter deltas stay owed: handed over again later)' : ' (it is lost)'),
-            error,
-            directError,
-          )
-          failure ??= directError
-        }
+        await direct(table, write, fields, deltas, error)
       }
     }
+    await giveQueued()
     // Settle the marks first: readers and writers of these rows wait for them, while the
     // hand-off rows are only bookkeeping (one left behind is handed over again, harmlessly).
     await this.abandon(staged)
@@ -198,16 +239,18 @@ export class DeferredWrites {
   /** After a rollback (or a delivery): settles the marks `stage` set, unless another writer took them over. */
   async abandon(staged: StagedWrites): Promise<void> {
     for (const [group, list] of byGroup(staged.writes)) {
-      const marks: Record<string, Json> = {}
-      for (let start = 0; start < list.length; start += CONCURRENCY) {
-        await Promise.all(
-          list.slice(start, start + CONCURRENCY).map(async (write) => {
-            // Our own mark, or none (a reader that found nothing pending unmarked the row
-            // meanwhile): one that expired may have been taken over by the next writer.
-            const current = await this.marks.get(group, write.key)
-            if (current === write.token || current === null) marks[write.key] = this.marks.settledToken()
-          }),
+      const marks: Record<string, Json> = Object.create(null)
+      for (let start = 0; start < list.length; start += MARKS_PER_CALL) {
+        const chunk = list.slice(start, start + MARKS_PER_CALL)
+        const current = await this.marks.getMany(
+          group,
+          chunk.map((write) => write.key),
         )
+        chunk.forEach((write, i) => {
+          // Our own mark, or none (a reader that found nothing pending unmarked the row
+          // meanwhile): one that expired may have been taken over by the next writer.
+          if (current[i] === write.token || current[i] === null) marks[write.key] = this.marks.settledToken()
+        })
       }
       await this.marks.set(group, marks)
     }
@@ -225,18 +268,26 @@ export class DeferredWrites {
   }
 
   /**
-   * The group's marks (as read, updated in place) once none of `keys` is in flight: a reader
-   * waits here before it reads the rows' pending state. A mark in flight past its expiry (its
-   * process stopped) gets what its rows owe handed over again, then a settled mark (logged).
+   * The marks of `keys` (those that have one; updated in place) once none of them is in
+   * flight: a reader waits here before it reads the rows' pending state. A mark in flight past
+   * its expiry (its process stopped) gets what its rows owe handed over again, then a settled
+   * mark (logged). Reads only the marks of `keys` (one call per chunk), not the group's hash.
    */
   async settled(group: string, keys: string[]): Promise<Record<string, Json>> {
-    const marked = await this.marks.all(group)
-    const refresh = async (key: string) => {
-      const token = await this.marks.get(group, key)
-      if (token === null) delete marked[key]
-      else marked[key] = token
+    const marked: Record<string, Json> = Object.create(null)
+    const refresh = async (list: string[]) => {
+      for (let start = 0; start < list.length; start += MARKS_PER_CALL) {
+        const chunk = list.slice(start, start + MARKS_PER_CALL)
+        const tokens = await this.marks.getMany(group, chunk)
+        chunk.forEach((key, i) => {
+          const token = tokens[i]
+          if (token === null || token === undefined) delete marked[key]
+          else marked[key] = token
+        })
+      }
     }
-    const watched = keys.filter((key) => key in marked)
+    const watched = [...new Set(keys)]
+    await refresh(watched)
     let pause: number = POLL_MS[0]
     for (;;) {
       const waiting = watched.filter((key) => inFlightUntil(marked[key]) !== null)
@@ -260,18 +311,41 @@ export class DeferredWrites {
         )
         if ((await this.marks.get(group, key)) === marked[key])
           await this.marks.set(group, { [key]: this.marks.settledToken() })
-        await refresh(key)
+        await refresh([key])
       }
       if (expired.length > 0) continue
       await this.sleep(pause)
       pause = Math.min(pause * 2, POLL_MS[1])
-      await Promise.all(waiting.map(refresh))
+      await refresh(waiting)
     }
   }
 
   /** True when the row's mark is still `seen` (undefined: no mark): nothing was written to it since. */
   async stillCurrent(group: string, key: string, seen: Json | undefined): Promise<boolean> {
     return (await this.marks.get(group, key)) === (seen ?? null)
+  }
+
+  /**
+   * The rows whose mark is no longer the one seen (`seen`: key -> mark, undefined for none),
+   * with their mark now (null: none): empty when nothing was written to any of them since.
+   * One call per chunk of rows.
+   */
+  async changedMarks(group: string, seen: Map<string, Json | undefined>): Promise<Map<string, Json | null>> {
+    const changed = new Map<string, Json | null>()
+    const keys = [...seen.keys()]
+    for (let start = 0; start < keys.length; start += MARKS_PER_CALL) {
+      const chunk = keys.slice(start, start + MARKS_PER_CALL)
+      const tokens = await this.marks.getMany(group, chunk)
+      chunk.forEach((key, i) => {
+        if (tokens[i] !== (seen.get(key) ?? null)) changed.set(key, tokens[i] ?? null)
+      })
+    }
+    return changed
+  }
+
+  /** True for the mark of a delivery in flight (its rows' pending state is not complete yet). */
+  inFlight(mark: Json | null | undefined): boolean {
+    return inFlightUntil(mark ?? undefined) !== null
   }
 
   /** Starts a sweep of rows left behind, unless one ran in this process recently. */

@@ -14,7 +14,7 @@ const DIRECT_WRITE_BACKOFF_MS = [25, 100, 250, 500] as const
 
 /** The part of the buffer deferred writes go through. @internal */
 export interface DeferredTarget {
-  table(table: PgTable): Pick<TableBuffer<PgTable>, 'where' | 'redeliver' | 'claimReceipts'>
+  table(table: PgTable): Pick<TableBuffer<PgTable>, 'where' | 'redeliver' | 'claimReceipts' | 'incrementMany'>
 }
 
 /** The buffer receipt of one column of a hand-off. */
@@ -42,12 +42,18 @@ export class HandoffRows {
     this.handoffs = defineHandoffTable(name)
   }
 
-  /** Inserts the rows of staged writes in the caller's transaction. */
+  /**
+   * Inserts the rows of staged writes in the caller's transaction: one statement with the rows
+   * as one JSON parameter (its cost does not grow with the rows, unlike a multi-row VALUES).
+   */
   async insert(
     tx: unknown,
     rows: Array<{ receipt: string; model: string; uid: string; deltas: Record<string, number> }>,
   ): Promise<void> {
-    if (rows.length > 0) await (tx as AnyPgDatabase).insert(this.handoffs).values(rows)
+    if (rows.length === 0) return
+    await (tx as AnyPgDatabase).execute(
+      sql`insert into ${this.handoffs} (receipt, model, uid, deltas) select receipt, model, uid, deltas from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(receipt text, model text, uid text, deltas jsonb)`,
+    )
   }
 
   /**

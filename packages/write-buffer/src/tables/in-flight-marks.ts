@@ -42,8 +42,26 @@ export class InFlightMarks {
     return this.ipc.hget(this.keyOf(group), key)
   }
 
+  /** The marks of `keys` (in their order, null for none), in one call. */
+  async getMany(group: string, keys: string[]): Promise<Array<Json | null>> {
+    if (keys.length === 0) return []
+    return this.ipc.hmget(this.keyOf(group), ...keys)
+  }
+
   async set(group: string, marks: Record<string, Json>): Promise<void> {
     if (Object.keys(marks).length > 0) await this.ipc.hset(this.keyOf(group), marks)
+  }
+
+  /**
+   * Removes the marks of rows (key -> the mark they must still have), in two calls: those whose
+   * mark changed meanwhile (a write marked them again) keep it.
+   */
+  async unmarkMany(group: string, marks: Map<string, Json>): Promise<void> {
+    const keys = [...marks.keys()]
+    if (keys.length === 0) return
+    const current = await this.getMany(group, keys)
+    const gone = keys.filter((key, i) => current[i] === marks.get(key))
+    if (gone.length > 0) await this.ipc.hdel(this.keyOf(group), ...gone)
   }
 
   /** Removes a row's mark; with `ifToken`, only while the mark is still that one. */

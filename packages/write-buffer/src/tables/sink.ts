@@ -5,6 +5,8 @@ import { parseReceiptField, receiptField } from '../flush/plan.js'
 import type { Executor } from '../flush/sql-util.js'
 import type { Gate } from '../lifecycle/gate.js'
 import type { BaseCache } from '../read/base-cache.js'
+import type { InflightBatchList } from '../read/batch-list.js'
+import { type ReadContext, readMany } from '../read/read-many.js'
 import { readValue } from '../read/read-value.js'
 import type { GroupCommit } from '../store/group-commit.js'
 import type { KeyLayout } from '../store/keys.js'
@@ -25,6 +27,8 @@ export interface SinkContext {
   keys: KeyLayout
   now: () => number
   cache: BaseCache
+  /** Listings of in-flight batches, shared by reads. */
+  batches: InflightBatchList
   gate: Gate
   maxQueueSize: number
   lockTtlSeconds: number
@@ -49,6 +53,14 @@ export interface SinkContext {
 export function createSink(ctx: SinkContext): TableSink {
   const { ipc, keys, gate } = ctx
   const turns = new TurnBudget(CALLS_PER_TURN)
+  const reads: ReadContext = {
+    ipc,
+    keys,
+    cache: ctx.cache,
+    batches: ctx.batches,
+    now: ctx.now,
+    readWaitMs: ctx.readWaitMs,
+  }
 
   /**
    * Runs a write: refused once closed, waits for start-up, starts a flush past maxQueueSize
@@ -101,6 +113,24 @@ export function createSink(ctx: SinkContext): TableSink {
         }
         if (journal) return journal.append(meta.id, ['i', key, column, delta])
         await ipc.hincrBy(keys.pending(meta.id, 'inc'), rowField(key, column), delta)
+        return 0
+      }),
+    incrementMany: (meta, items) =>
+      operation(meta, async (journal) => {
+        if (journal) {
+          // Appended in one turn: one journal group.
+          const lengths = await Promise.all(
+            items.map(({ key, column, delta, receipt }) =>
+              journal.append(meta.id, ['r', key, column, delta, receipt]),
+            ),
+          )
+          return Math.max(0, ...lengths)
+        }
+        // One field per receipt, set (not added): giving one again changes nothing.
+        const fields: Record<string, Json> = {}
+        for (const { key, column, delta, receipt } of items)
+          fields[receiptField(key, column, receipt)] = delta
+        await ipc.hset(keys.pending(meta.id, 'rct'), fields)
         return 0
       }),
     redeliver: async (meta, items) => {
@@ -158,16 +188,17 @@ export function createSink(ctx: SinkContext): TableSink {
     },
     get: async (meta, key: EncodedKey, column) => {
       await gate.open()
-      const value = await readValue(
-        { ipc, keys, cache: ctx.cache, now: ctx.now, readWaitMs: ctx.readWaitMs },
-        meta,
-        ctx.dbOf(meta),
-        key,
-        column,
-      )
+      const value = await readValue(reads, meta, ctx.dbOf(meta), key, column)
       const turn = turns.spend()
       if (turn) await turn
       return value
+    },
+    getMany: async (meta, rowKeys, columns, options) => {
+      await gate.open()
+      const cells = await readMany(reads, meta, ctx.dbOf(meta), rowKeys, columns, options)
+      const turn = turns.spend()
+      if (turn) await turn
+      return cells
     },
     flush: async (meta) => {
       await gate.open()

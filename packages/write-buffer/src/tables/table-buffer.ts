@@ -3,6 +3,7 @@ import type { PgTable } from 'drizzle-orm/pg-core'
 import { WriteBufferError } from '../errors.js'
 import { claimReceipts } from '../flush/batch-ledger.js'
 import type { Executor } from '../flush/sql-util.js'
+import type { ReadCell, ReadManyOptions } from '../read/read-many.js'
 import type { EncodedKey, TableMeta } from '../store/table-meta.js'
 import type { FlushReport } from '../types.js'
 
@@ -48,6 +49,10 @@ export const MAX_RECEIPT_LENGTH = 200
 /** The operations a table buffer hands to its write buffer (one per durability mode). @internal */
 export interface TableSink {
   increment(meta: TableMeta, key: EncodedKey, column: string, delta: number, receipt?: string): Promise<void>
+  incrementMany(
+    meta: TableMeta,
+    items: { key: EncodedKey; column: string; delta: number; receipt: string }[],
+  ): Promise<void>
   redeliver(
     meta: TableMeta,
     items: { key: EncodedKey; column: string; delta: number; receipt: string }[],
@@ -59,6 +64,12 @@ export interface TableSink {
   ): Promise<void>
   insert(meta: TableMeta, row: Record<string, Json>): Promise<void>
   get(meta: TableMeta, key: EncodedKey, column: string): Promise<unknown>
+  getMany(
+    meta: TableMeta,
+    keys: EncodedKey[],
+    columns: string[],
+    options: ReadManyOptions,
+  ): Promise<Array<Map<string, ReadCell>>>
   flush(meta: TableMeta): Promise<FlushReport>
 }
 
@@ -87,6 +98,53 @@ export class TableBuffer<T extends PgTable> {
   /** Selects one row by its full primary key (a scalar for a one-column key, else an object). */
   where(key: KeyInput<T>): RowHandle<T> {
     return new RowHandle<T>(this.meta, this.meta.encodeKey(key), this.sink)
+  }
+
+  /**
+   * `get()` of many rows and columns at once: one map per key (in order), column -> value, read
+   * in one consistent window (the pending state once for all rows, the database values in one
+   * query) instead of one window per row and column. With `{ onlyPending: true }` a map holds
+   * only the columns that have an update or increments pending (their value is then what
+   * `get()` gives; the others are the database's, which is not read), and rows that are neither
+   * in the database nor queued for insert are empty maps. Inside a transaction that holds the
+   * rows' locks, pass it and the rows as read (`{ db: tx, rows }`): they are then the base values
+   * (see `ReadManyOptions`).
+   *
+   * @example
+   * const [first, second] = await posts.getMany([1, 2], ['views', 'likes'])
+   * first.get('views') // database value + pending delta
+   */
+  async getMany<K extends ColumnKey<T>>(
+    keys: KeyInput<T>[],
+    columns: K[],
+    options: ReadManyOptions = {},
+  ): Promise<Array<Map<K, T['$inferSelect'][K] | null>>> {
+    const encoded = keys.map((key) => this.meta.encodeKey(key))
+    for (const column of columns) this.meta.column(column)
+    if (encoded.length === 0 || columns.length === 0) return encoded.map(() => new Map())
+    const cells = await this.sink.getMany(this.meta, encoded, columns, options)
+    return cells.map((row) => {
+      const values = new Map<K, T['$inferSelect'][K] | null>()
+      for (const [column, cell] of row) values.set(column as K, cell.value as T['$inferSelect'][K] | null)
+      return values
+    })
+  }
+
+  /**
+   * Receipted increments of many rows in one step (one IPC call, or one journal group): each
+   * as `where(key).increment(column, delta, { receipt })`. Every item is validated before any
+   * is given.
+   */
+  async incrementMany(items: ReceiptedIncrement<T>[]): Promise<void> {
+    const encoded = items
+      .map((item) => ({
+        key: this.meta.encodeKey(item.key),
+        column: item.column as string,
+        delta: checkIncrement(this.meta, item.column, item.delta),
+        receipt: checkReceipt(this.meta, item.receipt),
+      }))
+      .filter((item) => item.delta !== 0)
+    if (encoded.length > 0) await this.sink.incrementMany(this.meta, encoded)
   }
 
   /** Queues a row; rows are inserted in order, 1,000 per statement, at the next flush. */

@@ -39,6 +39,13 @@ export function decodeList(raw: string[]): Json[] {
   return out
 }
 
+/** HMGET's reply: a value or null per field. */
+export function decodeNullableList(raw: Array<string | null>): Array<Json | null> {
+  const out = new Array<Json | null>(raw.length)
+  for (let i = 0; i < raw.length; i++) out[i] = decodeNullable(raw[i]!)
+  return out
+}
+
 /** From ioredis's HGETALL object (which already keeps `__proto__` as an own field). */
 export function decodeHashObject(raw: Record<string, string>): Record<string, Json> {
   const out: Record<string, Json> = {}

@@ -18,6 +18,7 @@ import {
   decodeHashPairs,
   decodeList,
   decodeNullable,
+  decodeNullableList,
   encode,
   encodeHashArgs,
 } from './codec.js'
@@ -110,6 +111,10 @@ export const redisCommands: { readonly [K in CommandName]: RedisCommand<K> } = {
   hgetall: ({ connection, redis, keyspace }, [key]) => {
     const k = keyspace.key(key)
     return connection.run(() => redis.hgetall(k), true, decodeHashObject)
+  },
+  hmget: ({ connection, redis, keyspace }, [key, fields]) => {
+    const k = keyspace.key(key)
+    return connection.run(() => redis.hmget(k, ...fields), true, decodeNullableList)
   },
   hdel: ({ connection, redis, keyspace }, [key, fields]) => {
     const k = keyspace.key(key)

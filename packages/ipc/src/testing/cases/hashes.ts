@@ -9,6 +9,36 @@ export const hashCases = group('hashes', {
     assert.equal(await ipc.hget(key('h'), 'nope'), null)
   },
 
+  'hmget reads several fields in their order, null for missing ones and for a missing hash': async ({
+    ipc,
+    key,
+  }) => {
+    assert.deepStrictEqual(await ipc.hmget(key(), 'a', 'b'), [null, null])
+    await ipc.hset(key(), { a: 1, b: { n: [2] }, nil: null })
+    assert.deepStrictEqual(await ipc.hmget(key(), 'b', 'missing', 'a', 'a', 'nil'), [
+      { n: [2] },
+      null,
+      1,
+      1,
+      null,
+    ])
+    assert.deepStrictEqual(await ipc.hmget(key(), '__proto__'), [null])
+    await ipc.hset(key(), JSON.parse('{"__proto__": "own"}') as Record<string, Json>)
+    assert.deepStrictEqual(await ipc.hmget(key(), '__proto__', 'toString'), ['own', null])
+  },
+
+  'hmget needs at least one string field and fails on another type with IPC_WRONGTYPE': async ({
+    ipc,
+    key,
+  }) => {
+    await ipc.hset(key(), { a: 1 })
+    await rejectsWith(() => ipc.hmget(key()), 'IPC_INVALID_ARGUMENT')
+    await rejectsWith(() => ipc.hmget(key(), 'a', 2 as never), 'IPC_INVALID_ARGUMENT')
+    await ipc.rpush(key('list'), 'x')
+    await rejectsWith(() => ipc.hmget(key('list'), 'a'), 'IPC_WRONGTYPE')
+    assert.deepStrictEqual(await ipc.hgetall(key()), { a: 1 })
+  },
+
   'hset merges fields and returns how many were new': async ({ ipc, key }) => {
     assert.equal(await ipc.hset(key(), { a: 1, b: 'two' }), 2)
     assert.equal(await ipc.hset(key(), { b: 'deux', c: [3] }), 1)

@@ -282,6 +282,9 @@ export function bufferContract(env: () => ContractEnv): void {
           update: () => new Promise<never>(() => {}),
           get: (column: string) => inner.where(key as never).get(column as never),
         }),
+        getMany: (keys: never[], columns: never[], options?: { onlyPending?: boolean }) =>
+          inner.getMany(keys, columns, options),
+        incrementMany: () => new Promise<never>(() => {}),
         insert: () => new Promise<never>(() => {}),
         redeliver: () => new Promise<never>(() => {}),
         claimReceipts: () => new Promise<never>(() => {}),
@@ -353,6 +356,74 @@ export function bufferContract(env: () => ContractEnv): void {
       expect((await stored(uid))!.likes).toBe(114)
     })
 
+    it('a record unmarked or written between the snapshot and its lock is read again under the lock, without a retry', async () => {
+      const real = await openBuffer()
+      let between: (() => Promise<void>) | null = null
+      // The real buffer; right after the batch's snapshot of the record's pending state (read
+      // before its transaction), `between` runs.
+      const racing = withTables(real, (inner) =>
+        Object.assign(Object.create(inner) as object, {
+          getMany: async (keys: never[], columns: never[], options?: { db?: unknown }) => {
+            const cells = await inner.getMany(keys, columns, options)
+            if (between && !options?.db) {
+              const run = between
+              between = null
+              await run()
+            }
+            return cells
+          },
+        }),
+      )
+      const keyPrefix = `${uniqueId('ts')}:`
+      const queries: string[] = []
+      const db = env().database.withQueryLog((query) => queries.push(query))
+      const t = env().create({ db, writeBuffer: racing, keyPrefix })
+      const marks = `${keyPrefix}pending:todos`
+      const uid = uuidv7()
+      await t.services.todos!.create({ uid, data: { ownerId: 'alice', title: 'start' } }, ALICE)
+      const increment = (id: string, likes: number): Change => ({
+        id,
+        model: 'todos',
+        uid,
+        op: 'increment',
+        deltas: { likes },
+        clock: t.core.hlc.now(),
+      })
+      const likesOf = (outcome: ChangeOutcome | undefined) =>
+        outcome?.status === 'applied' ? outcome.record?.likes : outcome
+      // +2 pending in the buffer; the record is marked.
+      expect(
+        likesOf((await t.push({ clientId: 'phone', changes: [increment('i1', 2)] }, ALICE)).outcomes[0]),
+      ).toBe(2)
+      // A reader unmarks it meanwhile (as one that found nothing to overlay does): the +2 is
+      // still pending, and the batch reads it under the lock.
+      between = async () => {
+        await env().ipc.hdel(marks, uid)
+      }
+      expect(
+        likesOf((await t.push({ clientId: 'phone', changes: [increment('i2', 3)] }, ALICE)).outcomes[0]),
+      ).toBe(5)
+      // Another server's increment is delivered meanwhile, with its new mark.
+      between = async () => {
+        await real.table(todos).where(uid).increment('likes', 10, { receipt: 'another-server/likes' })
+        await env().ipc.hset(marks, { [uid]: 'settled-by-another-server' })
+      }
+      const edit: Change = {
+        id: 'e1',
+        model: 'todos',
+        uid,
+        op: 'update',
+        patch: { title: 'x' },
+        clock: t.core.hlc.now(),
+      }
+      const edited = (await t.push({ clientId: 'phone', changes: [edit] }, ALICE)).outcomes[0]
+      expect(edited).toMatchObject({ status: 'applied', record: { title: 'x', likes: 15 } })
+      expect(queries.filter((q) => /^rollback/i.test(q.trim()))).toEqual([])
+      await real.flush()
+      expect((await stored(uid))!.likes).toBe(15)
+      expect((await t.services.todos!.findUnique({ uid }, ALICE))!.record.likes).toBe(15)
+    })
+
     it('a pull during the hand-over of an increment waits for it: it never sees the new revision with the old counter', async () => {
       const real = await openBuffer()
       let gate: Promise<void> | null = null
@@ -374,6 +445,15 @@ export function bufferContract(env: () => ContractEnv): void {
             update: (fields: Record<string, unknown>) => row.update(fields as never),
             get: (column: string) => row.get(column as never),
           }
+        },
+        getMany: (keys: never[], columns: never[], options?: { onlyPending?: boolean }) =>
+          inner.getMany(keys, columns, options),
+        incrementMany: async (items: never[]) => {
+          if (gate) {
+            reachedGate()
+            await gate
+          }
+          return inner.incrementMany(items)
         },
         insert: (row: Record<string, unknown>) => inner.insert(row as never),
         flush: () => inner.flush(),

@@ -289,8 +289,11 @@ $tidesync$`,
   }
 }
 
+/** The call that turns capture off for the rest of the transaction (see `CAPTURE_OFF_STATEMENT`). */
+export const CAPTURE_OFF_CALL = `set_config('${CAPTURE_SETTING}', '${CAPTURE_OFF}', true)`
+
 /** Run first in each of tidesync's own write transactions: they log their changes themselves. */
-export const CAPTURE_OFF_STATEMENT = `SELECT set_config('${CAPTURE_SETTING}', '${CAPTURE_OFF}', true)`
+export const CAPTURE_OFF_STATEMENT = `SELECT ${CAPTURE_OFF_CALL}`
 
 /**
  * Every statement change capture needs for these models, in order, idempotent (`IF NOT EXISTS`,

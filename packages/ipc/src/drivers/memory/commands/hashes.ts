@@ -47,6 +47,14 @@ export const hashCommands = {
 
   hgetall: (store, [key]) => hgetall(store, key),
 
+  hmget(store, [key, fields]) {
+    const stored = hash(store, key, 'hmget')
+    return fields.map((field) => {
+      const value = stored?.get(field)
+      return value === undefined ? null : decode(value)
+    })
+  },
+
   hdel(store, [key, fields]) {
     const stored = hash(store, key, 'hdel')
     if (stored === undefined) return 0
