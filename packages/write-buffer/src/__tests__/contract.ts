@@ -4,6 +4,7 @@ import { deferredContract } from './contract-deferred.js'
 import { durabilityContract } from './contract-durability.js'
 import { flushContract } from './contract-flush.js'
 import { insertContract } from './contract-inserts.js'
+import { manyContract } from './contract-many.js'
 import { receiptContract } from './contract-receipts.js'
 import type { WriteBufferEnv } from './env.js'
 import { useHarness } from './harness.js'
@@ -31,5 +32,6 @@ export function runWriteBufferContract(name: string, makeEnv: () => Promise<Writ
     receiptContract(h)
     durabilityContract(h)
     deferredContract(h)
+    manyContract(h)
   })
 }

@@ -79,8 +79,9 @@ const BASE_CHUNK = 500
  * so no delta is counted twice (in flight and already committed) nor missed.
  *
  * With `onlyPending`, a row and column with nothing pending is left out (its value is the
- * database's, which is then not read), and so is a row that is neither in the database nor
- * queued for insert. A failed database read rejects with `WB_READ_FAILED`.
+ * database's, which is then not read), and so are the increments of a row that is neither in
+ * the database nor queued for insert (they wait for the row); its pending updates stay. With
+ * `db`, the read cache is neither read nor written. A failed database read rejects with `WB_READ_FAILED`.
  *
  * Returns one map per key (same order), column -> cell.
  */
@@ -93,6 +94,9 @@ export async function readMany(
   options: ReadManyOptions = {},
 ): Promise<Array<Map<string, ReadCell>>> {
   const onlyPending = options.onlyPending ?? false
+  // Inside the caller's transaction the database may hold its uncommitted writes (and forget
+  // them on a rollback): what it reads there is neither taken from nor put in the shared cache.
+  const useCache = options.db === undefined
   if (options.db) db = options.db as AnyPgDatabase
   /** Rows the caller read itself, locked in its transaction (see `ReadManyOptions.rows`). */
   const given = new Map<string, Record<string, unknown>>()
@@ -138,7 +142,7 @@ export async function readMany(
           cellsOf(bases, id).set(column, { value: row[column], exists: true })
           continue
         }
-        const cached = ctx.cache.get(cacheKey(meta, key, column), version)
+        const cached = useCache ? ctx.cache.get(cacheKey(meta, key, column), version) : undefined
         if (cached) cellsOf(bases, id).set(column, cached)
         else {
           const list = toRead.get(id)
@@ -168,7 +172,7 @@ export async function readMany(
     const queued = missing.size > 0 ? await readQueuedInserts(ctx, meta, batches, missing) : new Map()
     if ((await readVersion(ctx.ipc, seq)) !== version) continue
     ctx.batches.remember(meta.id, version, batches)
-    for (const [id, list] of toRead) {
+    for (const [id, list] of useCache ? toRead : []) {
       const key = rows.get(id)!
       const cells = bases.get(id)!
       for (const column of list) {

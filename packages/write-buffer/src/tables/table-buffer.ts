@@ -105,10 +105,11 @@ export class TableBuffer<T extends PgTable> {
    * in one consistent window (the pending state once for all rows, the database values in one
    * query) instead of one window per row and column. With `{ onlyPending: true }` a map holds
    * only the columns that have an update or increments pending (their value is then what
-   * `get()` gives; the others are the database's, which is not read), and rows that are neither
-   * in the database nor queued for insert are empty maps. Inside a transaction that holds the
+   * `get()` gives; the others are the database's, which is not read); of a row that is neither
+   * in the database nor queued for insert, only the columns with a pending update are given
+   * (increments alone wait for the row and have no value yet). Inside a transaction that holds the
    * rows' locks, pass it and the rows as read (`{ db: tx, rows }`): they are then the base values
-   * (see `ReadManyOptions`).
+   * (see `ReadManyOptions`). Reads through a transaction bypass the buffer's read cache.
    *
    * @example
    * const [first, second] = await posts.getMany([1, 2], ['views', 'likes'])
