@@ -19,18 +19,36 @@ const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit' })
 let passed = 0
 let failed = 0
 let skipped = 0
+// Named again at the end: CI logs are often cut to their tail, and a failure far up is lost.
+const failures = []
 for (const report of reports) {
   if (!existsSync(report)) continue
   const json = JSON.parse(readFileSync(report, 'utf8'))
   passed += json.numPassedTests ?? 0
   failed += json.numFailedTests ?? 0
   skipped += (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0)
-  // A file that fails to load counts as one failure even though it ran no test.
   for (const file of json.testResults ?? []) {
-    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed += 1
+    const where = file.name.slice(root.length)
+    // A file that fails to load counts as one failure even though it ran no test.
+    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) {
+      failed += 1
+      failures.push(`${where}: ${firstLine(file.message)}`)
+    }
+    for (const test of file.assertionResults ?? []) {
+      if (test.status === 'failed') {
+        failures.push(`${where} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`)
+      }
+    }
   }
 }
+for (const failure of failures) console.log(`FAILED ${failure}`)
 const code = run.status ?? 1
 if (code !== 0 && failed === 0) failed = 1
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(code)
+
+function firstLine(text) {
+  return String(text ?? '')
+    .split('\n')[0]
+    .slice(0, 300)
+}
