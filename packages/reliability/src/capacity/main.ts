@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { databaseUrl, probePostgres, probeRedis, redisUrl } from '@tidesync/test-env'
 import type { Deployment } from '../harness/deployment.js'
 import { CapacityUsageError, parseCapacityArgs, USAGE } from './options.js'
-import { formatCapacity, writeResults } from './report.js'
+import { formatCapacity, resultKey, writeResults } from './report.js'
 import { runCapacity } from './run.js'
 
 const out = (line: string) => process.stdout.write(`${line}\n`)
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
   out(formatCapacity(result))
   if (options.out) {
     writeResults(options.out, result)
-    out(`figures written to ${options.out} (under "runs.${result.scenario}")`)
+    out(`figures written to ${options.out} (under "runs.${resultKey(result)}")`)
   }
   return result.ok ? 0 : 1
 }

@@ -123,7 +123,17 @@ export function formatCapacity(result: CapacityResult): string {
   return out.join('\n')
 }
 
-/** Writes `result` into `file` under its scenario, keeping the other scenarios' last results. */
+/**
+ * Where a run goes in the results file: its scenario, on the issue's deployment (2 servers);
+ * with another number of servers, `<scenario>-<n>-servers`, so that the scaling runs (1, 2, 3)
+ * sit side by side.
+ */
+export function resultKey(result: Pick<CapacityResult, 'scenario' | 'settings'>): string {
+  const servers = result.settings.servers
+  return servers === 2 ? result.scenario : `${result.scenario}-${servers}-servers`
+}
+
+/** Writes `result` into `file` under `resultKey`, keeping the other runs' last results. */
 export function writeResults(file: string, result: CapacityResult): void {
   let runs: Record<string, unknown> = {}
   if (existsSync(file)) {
@@ -133,6 +143,6 @@ export function writeResults(file: string, result: CapacityResult): void {
       runs = {}
     }
   }
-  runs[result.scenario] = result
+  runs[resultKey(result)] = result
   writeFileSync(file, `${formatJson({ kind: 'tidesync capacity results', runs })}\n`)
 }
