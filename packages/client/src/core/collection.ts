@@ -1,8 +1,8 @@
 import type { Table } from 'drizzle-orm'
 import { Observable, type Subscriber } from 'rxjs'
 import type { ClientContext } from './context.js'
-import { liveRecord, liveRecords } from './live/live-records.js'
-import { type FindOptions, queryRecords } from './live/query.js'
+import { liveCount, liveRecord, liveRecords } from './live/live-records.js'
+import { countRecords, type FindOptions, queryRecords } from './live/query.js'
 import { createRecord, deleteRecord, incrementRecord, updateRecord } from './local-writes.js'
 import type { ModelInfo } from './schema/model.js'
 import type { SubsetState } from './sync/subsets.js'
@@ -86,6 +86,30 @@ export class Collection<T extends Table = Table, R extends Record<string, unknow
       const inner = (
         liveRecords(ctx.db, this.model, normalized.wire, options as FindOptions) as Observable<R[]>
       ).subscribe(subscriber)
+      return () => {
+        inner.unsubscribe()
+        release?.()
+      }
+    })
+  }
+
+  /** How many local records match `where` (no sync): `find(where)`'s length, without reading the rows when there is no where. */
+  async count(where?: WhereOf<R>): Promise<number> {
+    const normalized = normalizeWhere(this.model, where as Record<string, unknown>)
+    const { ctx } = await this.host.ready()
+    return countRecords(ctx.db, this.model, normalized.wire)
+  }
+
+  /**
+   * How many records match `where`, live: emits at once and whenever the number changes. While
+   * subscribed (and unless `sync: false`), the (model, where) subset is kept in sync with the
+   * server, as by `find$`.
+   */
+  count$(where?: WhereOf<R>, options: Pick<FindOptions<R>, 'sync'> = {}): Observable<number> {
+    const normalized = normalizeWhere(this.model, where as Record<string, unknown>)
+    return this.whenReady(({ ctx, engine }, subscriber) => {
+      const release = options.sync !== false ? engine.addSubset(this.model, normalized).release : undefined
+      const inner = liveCount(ctx.db, this.model, normalized.wire).subscribe(subscriber)
       return () => {
         inner.unsubscribe()
         release?.()

@@ -10,7 +10,7 @@ import type { ClientContext } from '../context.js'
 import type { RecordChanges } from '../db/change-feed.js'
 import { type LocalDb, openLocalDb } from '../db/database.js'
 import { systemClock, systemTimers } from '../env.js'
-import { liveRecord, liveRecords } from '../live/live-records.js'
+import { liveCount, liveRecord, liveRecords } from '../live/live-records.js'
 import type { FindOptions } from '../live/query.js'
 import { createRecord, deleteRecord, incrementRecord, updateRecord } from '../local-writes.js'
 import { type ModelInfo, readSchema } from '../schema/model.js'
@@ -344,7 +344,7 @@ describe('live queries from the change feed', () => {
     await converged(db, model, queries, 'the rollback')
   })
 
-  it('stay equal to a fresh read through a long random mix of writes', async () => {
+  it('stay equal to a fresh read through a long random mix of writes (live counts too)', async () => {
     const { ctx, model, db, name } = await openCtx()
     const rand = random(20251205)
     const other = await otherConnection(name)
@@ -373,7 +373,32 @@ describe('live queries from the change feed', () => {
       single.set(uid, holder)
       subscriptions.push(liveRecord(db, model, uid).subscribe((row) => (holder.latest = row)))
     }
+    /** Live counts: of everything, of an indexed equality, and of a where no index decides. */
+    const counts = [
+      { where: {}, test: (_: Row) => true, latest: -1 },
+      { where: { projectId: 'a' }, test: (r: Row) => r.projectId === 'a', latest: -1 },
+      {
+        where: { done: true, likes: { gte: 3 } },
+        test: (r: Row) => r.done === true && (r.likes as number) >= 3,
+        latest: -1,
+      },
+    ]
+    for (const count of counts) {
+      subscriptions.push(liveCount(db, model, count.where as never).subscribe((n) => (count.latest = n)))
+    }
+    const countsConverged = async (what: string) => {
+      const rows = await db.records(model).toArray()
+      for (const count of counts) {
+        const want = rows.filter(count.test).length
+        await waitFor(
+          () => count.latest === want,
+          2000,
+          `count$ ${JSON.stringify(count.where)} after ${what}`,
+        )
+      }
+    }
     await converged(db, model, queries, 'the first read')
+    await countsConverged('the first read')
     const ops: Array<[string, () => Promise<unknown>]> = [
       ['create', async () => createRecord(ctx, model, { ...fields(), dueAt: null, likes: rand.int(12) })],
       ['update', async () => updateRecord(ctx, model, rand.pick(await all()), fields())],
@@ -430,6 +455,7 @@ describe('live queries from the change feed', () => {
       const [what, run] = rand.pick(ops)
       await run()
       await converged(db, model, queries, `step ${step}: ${what}`)
+      await countsConverged(`step ${step}: ${what}`)
       for (const [uid, holder] of single) {
         const row = await db.records(model).get(uid)
         await waitFor(() => JSON.stringify(holder.latest) === JSON.stringify(row), 2000, `get$ after ${what}`)

@@ -4,7 +4,7 @@ import type { RecordChanges } from '../db/change-feed.js'
 import type { LocalDb } from '../db/database.js'
 import type { ModelInfo } from '../schema/model.js'
 import { matchesWhere } from '../where.js'
-import { comparatorOf, type FindOptions, orderOf, queryRecords } from './query.js'
+import { comparatorOf, countRecords, type FindOptions, orderOf, queryRecords } from './query.js'
 
 type Row = Record<string, unknown>
 
@@ -156,6 +156,51 @@ export function liveRecord(db: LocalDb, model: ModelInfo, uid: string): Observab
         return
       }
       if (changes.rows.has(uid)) emit(changes.rows.get(uid) ?? undefined)
+    })
+    void read()
+    return () => {
+      closed = true
+      stop()
+    }
+  })
+}
+
+/**
+ * How many records match `where`, live: counted at once and again after every commit to the
+ * model's records (this connection's, another tab's or another connection's), one count at a
+ * time (commits during a count make one more count, not one each). Emits when the number
+ * changed.
+ */
+export function liveCount(db: LocalDb, model: ModelInfo, where: Where): Observable<number> {
+  return new Observable<number>((subscriber) => {
+    let closed = false
+    let reading = false
+    let readAgain = false
+    let current: number | undefined
+
+    const read = async (): Promise<void> => {
+      if (reading) {
+        readAgain = true
+        return
+      }
+      reading = true
+      try {
+        let count: number
+        do {
+          readAgain = false
+          count = await countRecords(db, model, where)
+        } while (readAgain && !closed)
+        if (closed || count === current) return
+        current = count
+        subscriber.next(count)
+      } catch (error) {
+        if (!closed) subscriber.error(error)
+      } finally {
+        reading = false
+      }
+    }
+    const stop = db.feed.listen(model.recordsTable, () => {
+      if (!closed) void read()
     })
     void read()
     return () => {

@@ -204,6 +204,18 @@ export async function queryRecords(
 }
 
 /**
+ * How many local records match `where`: what `queryRecords(...).length` gives, without the
+ * rows. No where: IndexedDB's `count()`, which reads no record. Otherwise the candidates (through
+ * an index of the where when there is one) are tested one by one and counted, not collected.
+ */
+export async function countRecords(db: LocalDb, model: ModelInfo, where: Where): Promise<number> {
+  if (Object.keys(where).length === 0) return db.records(model).count()
+  return candidates(db, model, where)
+    .filter((row) => matchesWhere(model, where, row))
+    .count()
+}
+
+/**
  * An RxJS Observable over a Dexie live query: emits the result at once and again after every
  * committed change (in this tab or another) that touches what the query read.
  */
