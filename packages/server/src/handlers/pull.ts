@@ -66,6 +66,9 @@ function readAheadOf(core: Core): ReadAhead<RowWithMeta[]> {
   return readAhead
 }
 
+/** Snapshot pages read ahead of a client's requests (the next one, and the one after it). */
+const READ_AHEAD_PAGES = 2
+
 /** The next snapshot rows after `lastUid` (one more than `limit`: whether more follow). */
 function snapshotRows(
   core: Core,
@@ -109,8 +112,21 @@ async function pullSnapshot(
   if (rows.length > limit) {
     const last = String(states[states.length - 1]!.row.uid)
     const next = snapshotCheckpoint(snapRev, total, sentNow, last)
-    // The client asks for that page next, as soon as this answer reaches it: read it now.
-    readAhead.start(aheadKey(next), () => snapshotRows(core, model, filter, last, limit))
+    // The client asks for that page next, as soon as this answer reaches it: read it now, and
+    // the one after it once that is read (each page's query then overlaps the encoding and
+    // sending of the page before it, instead of waiting for the request).
+    const readFrom = (after: string, sentBefore: number, depth: number): void => {
+      const key = aheadKey(snapshotCheckpoint(snapRev, total, sentBefore, after))
+      readAhead.start(key, () => snapshotRows(core, model, filter, after, limit))
+      if (depth <= 1) return
+      readAhead.peek(key)?.then(
+        (ahead) => {
+          if (ahead.length > limit) readFrom(String(ahead[limit - 1]!.row.uid), sentBefore + limit, depth - 1)
+        },
+        () => {},
+      )
+    }
+    readFrom(last, sentNow, READ_AHEAD_PAGES)
     return {
       states,
       deletes: [],

@@ -2,7 +2,9 @@
  * Pages of initial loads read before they are asked for. A client pulls page after page, each
  * request carrying the checkpoint the previous answer gave; the server knows that checkpoint as
  * soon as it answered, so it reads the next page right away, while the answer travels and the
- * client stores it. The next request then finds its page read (or being read).
+ * client stores it. The next request then finds its page read (or being read). The caller may
+ * read further ahead (`peek` at a page being read, then start the one after it) so that the
+ * database's time per page overlaps the server's encoding of the pages before it.
  *
  * Why this is safe: a snapshot page is the current state of the records after a uid, read at
  * any moment after the load's start revision; every change made after that revision reaches the
@@ -35,6 +37,11 @@ export class ReadAhead<T> {
     })
     this.pages.set(key, entry)
     while (this.pages.size > this.max) this.pages.delete(this.pages.keys().next().value!)
+  }
+
+  /** The page being read ahead for `key`, left in place, or undefined. */
+  peek(key: string): Promise<T> | undefined {
+    return this.pages.get(key)?.value
   }
 
   /** The page read ahead for `key` (taken: a second request reads by itself), or undefined. */

@@ -221,35 +221,44 @@ export function pullColumnsContract(env: () => ContractEnv): void {
       const t = env().create({ db: logged })
       await t.push({ clientId: 'importer', changes: batchCreates(30, Date.now() - 1000) }, {})
       const uids = (await t.services.todos!.findMany({}, {})).map((r) => r.record.uid).sort()
-      const changed = uids[12]!
-      const deleted = uids[15]!
-      const titleBefore = (await t.services.todos!.findUnique({ uid: changed }, {}))!.record.title
+      // In page 2 (read ahead by page 1's answer) and page 3 (read once page 2 was read).
+      const changed = [uids[12]!, uids[22]!]
+      const deleted = [uids[15]!, uids[25]!]
+      const titlesBefore = await Promise.all(
+        changed.map(async (uid) => (await t.services.todos!.findUnique({ uid }, {}))!.record.title),
+      )
 
       const replica = new Replica(t, undefined)
       queries.length = 0
       const first = await replica.pullPage(10)
       expect(first.hasMore).toBe(true)
-      // The answer started reading page 2: wait until that read was sent and has surely finished.
+      // The answer started reading pages 2 and 3: wait until both reads were sent and have surely finished.
       const deadline = Date.now() + 5000
-      while (snapshotReads(queries) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
-      expect(snapshotReads(queries)).toBe(2)
+      while (snapshotReads(queries) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      expect(snapshotReads(queries)).toBe(3)
       await env().database.db.execute(sql`SELECT 1`)
       await new Promise((r) => setTimeout(r, 250))
 
-      await t.services.todos!.update({ uid: changed, patch: { title: 'final title', priority: 9 } }, {})
-      await t.services.todos!.delete({ uid: deleted }, {})
-      const second = await replica.pullPage(10)
-      // Page 2 was the one read ahead: it still shows both records as they were.
-      const inSecond = new Map(second.upserts.map((u) => [u.record.uid, u.record]))
-      expect(inSecond.get(changed)?.title).toBe(titleBefore)
-      expect(inSecond.has(deleted)).toBe(true)
+      for (const uid of changed) {
+        await t.services.todos!.update({ uid, patch: { title: 'final title', priority: 9 } }, {})
+      }
+      for (const uid of deleted) await t.services.todos!.delete({ uid }, {})
+      // Pages 2 and 3 were read ahead: they still show the records as they were.
+      const ahead = new Map<string, Record<string, unknown>>()
+      for (const page of [await replica.pullPage(10), await replica.pullPage(10)]) {
+        for (const u of page.upserts) ahead.set(u.record.uid, u.record)
+      }
+      expect(changed.map((uid) => ahead.get(uid)?.title)).toEqual(titlesBefore)
+      expect(deleted.every((uid) => ahead.has(uid))).toBe(true)
 
       await replica.pullAll(10)
-      // The log phase brought the final states: the change, and the delete as a tombstone.
-      expect(replica.records.get(changed)?.record).toMatchObject({ title: 'final title', priority: 9 })
-      expect(replica.records.has(deleted)).toBe(false)
+      // The log phase brought the final states: the changes, and the deletes as tombstones.
+      for (const uid of changed) {
+        expect(replica.records.get(uid)?.record).toMatchObject({ title: 'final title', priority: 9 })
+      }
+      for (const uid of deleted) expect(replica.records.has(uid)).toBe(false)
       expect(replica.state()).toEqual(await serverState(t, undefined))
-      expect(replica.records.size).toBe(29)
+      expect(replica.records.size).toBe(28)
     })
 
     it('two clients loading the same subset at once each get a complete, correct load', async () => {
