@@ -399,3 +399,52 @@ describe('find$ over a synced subset', () => {
     for (const sub of subs) sub.unsubscribe()
   })
 })
+
+describe('page sizes', () => {
+  it('asks for a small first page, then full pages, and stores every record', async () => {
+    const p = project()
+    await seed(p, 23)
+    const since = server.requests.length
+    const client = testClient(server, { pageSize: 10, firstPageSize: 4 })
+    clients.push(client)
+    const subscription = client.collection('todos').find$({ projectId: p }).subscribe()
+    try {
+      await settle(client)
+      const limits = pullsFor(since, (where) => where.projectId === p).map((payload) => payload.limit)
+      // 4, then 10s until the 23 records and the log are read.
+      expect(limits[0]).toBe(4)
+      expect(limits.slice(1).every((limit) => limit === 10)).toBe(true)
+      expect(limits.length).toBeGreaterThanOrEqual(3)
+      expect(await client.collection('todos').count({ projectId: p })).toBe(23)
+    } finally {
+      subscription.unsubscribe()
+    }
+  })
+
+  it('a first page larger than a page is a page', async () => {
+    const p = project()
+    await seed(p, 5)
+    const since = server.requests.length
+    const client = testClient(server, { pageSize: 3, firstPageSize: 50 })
+    clients.push(client)
+    const subscription = client.collection('todos').find$({ projectId: p }).subscribe()
+    try {
+      await settle(client)
+      const limits = pullsFor(since, (where) => where.projectId === p).map((payload) => payload.limit)
+      expect(limits[0]).toBe(3)
+      expect(await client.collection('todos').count({ projectId: p })).toBe(5)
+    } finally {
+      subscription.unsubscribe()
+    }
+  })
+
+  it('refuses page sizes that are not positive integers, with CLIENT_CONFIG', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, '10' as unknown as number]) {
+      for (const key of ['pageSize', 'firstPageSize'] as const) {
+        expect(() => testClient(server, { [key]: bad })).toThrow(
+          expect.objectContaining({ code: 'CLIENT_CONFIG', message: expect.stringContaining(key) }),
+        )
+      }
+    }
+  })
+})

@@ -71,8 +71,14 @@ export interface ClientOptions<S extends Schema = Schema> {
    * @default 20
    */
   pushTimeoutPerChangeMs?: number
-  /** Records per pull page. @default 1000 */
+  /** Records per pull page (a positive integer). @default 1000 */
   pageSize?: number
+  /**
+   * Records in the first page of every pull (a positive integer, at most `pageSize`): a screen
+   * over the subset shows once that page is stored, without waiting for a full page.
+   * @default 100
+   */
+  firstPageSize?: number
   /** Records per IndexedDB transaction when applying server data. @default 1000 */
   chunkSize?: number
   /**
@@ -127,6 +133,15 @@ export class TidesyncClient<S extends Schema = Schema> {
     if (!options.url && !options.socket)
       throw new TidesyncClientError('CLIENT_CONFIG', 'createClient needs `url` or `socket`')
     if (!options.dbName) throw new TidesyncClientError('CLIENT_CONFIG', 'createClient needs `dbName`')
+    for (const key of ['pageSize', 'firstPageSize'] as const) {
+      const value = options[key]
+      if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+        throw new TidesyncClientError(
+          'CLIENT_CONFIG',
+          `createClient: \`${key}\` must be a positive integer (records per pull page), got ${String(value)}`,
+        )
+      }
+    }
     this.models = readSchema(options.schema, (options.models ?? {}) as Record<string, ModelOptions>)
     this.status$ = this.statusStore.status$
     this.errors$ = this.errorSubject.asObservable()
@@ -264,6 +279,7 @@ export class TidesyncClient<S extends Schema = Schema> {
       ownsSocket: !options.socket,
       requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
       pageSize: options.pageSize ?? 1000,
+      firstPageSize: options.firstPageSize ?? 100,
       pushBatchSize: options.pushBatchSize ?? 500,
       pushTimeoutPerChangeMs: options.pushTimeoutPerChangeMs ?? 20,
       retry: options.retry ?? {},

@@ -16,6 +16,8 @@ export interface SyncDeps {
   readonly subsets: SubsetRegistry
   /** Records per pull page. */
   readonly pageSize: number
+  /** Records in the first page of each pull (at most `pageSize`): what a first screen waits for. */
+  readonly firstPageSize: number
   /** The revisions the answers to own pushes stored: their live echoes are dropped. */
   readonly ownRevisions: OwnRevisions
   /**

@@ -17,30 +17,32 @@ export async function pullSubset(deps: SyncDeps, subset: Subset, checkpoint: str
   const { model, where } = subset
   let loaded = 0
   let total = 0
-  const ask = (cursor: string, format: PullFormat) =>
+  const ask = (cursor: string, format: PullFormat, limit: number) =>
     transport.request('sync:pull', {
       model: model.wireName,
       where: where.wire,
       checkpoint: cursor,
-      limit: deps.pageSize,
+      limit,
       ...(format === 'columns' ? { format } : {}),
     })
-  const fetchPage = (cursor: string) => {
+  const fetchPage = (cursor: string, limit = deps.pageSize) => {
     const request = (
       deps.wire.pullFormat === 'columns'
-        ? ask(cursor, 'columns').catch(async (error) => {
+        ? ask(cursor, 'columns', limit).catch(async (error) => {
             // A server that predates `format` refuses it: ask again without, and stop asking.
             if (!(error instanceof TidesyncServerError) || error.code !== 'BAD_REQUEST') throw error
-            const page = await ask(cursor, 'records')
+            const page = await ask(cursor, 'records', limit)
             deps.wire.pullFormat = 'records'
             return page
           })
-        : ask(cursor, 'records')
+        : ask(cursor, 'records', limit)
     ).then((page) => ({ ...page, upserts: upsertsOf(model, page) }))
     request.catch(() => {}) // awaited below; this only keeps an unused prefetch from being "unhandled"
     return request
   }
-  let next = fetchPage(checkpoint)
+  // A small first page: a screen over the subset shows as soon as it is stored, while the
+  // full pages that follow are asked for as usual.
+  let next = fetchPage(checkpoint, deps.firstPageSize)
   for (;;) {
     const page = await next
     // Ask for the next page while this one is written: the server and the wire work while

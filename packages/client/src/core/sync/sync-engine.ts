@@ -19,6 +19,7 @@ import { type Subset, SubsetRegistry } from './subsets.js'
 /** @internal */
 export interface SyncEngineOptions extends ConnectionOptions {
   pageSize: number
+  firstPageSize: number
   pushBatchSize: number
   pushTimeoutPerChangeMs: number
 }
@@ -63,7 +64,7 @@ export class SyncEngine {
       report,
     })
     const { transport } = this.connection
-    const { pageSize, pushBatchSize, requestTimeoutMs, pushTimeoutPerChangeMs } = options
+    const { pageSize, firstPageSize, pushBatchSize, requestTimeoutMs, pushTimeoutPerChangeMs } = options
     const queue = new SerialQueue()
     this.deps = {
       ctx,
@@ -72,6 +73,7 @@ export class SyncEngine {
       status,
       subsets: this.subsets,
       pageSize,
+      firstPageSize: Math.min(firstPageSize, pageSize),
       ownRevisions: new OwnRevisions(),
       wire: { pullFormat: 'columns' },
     }
