@@ -13,8 +13,7 @@ const root = fileURLToPath(new URL('../../..', import.meta.url))
  * steps land beside this one: then delete it here (and the list once it is empty).
  */
 // TODO(issue 14): fixed by the write-buffer split / client sync split
-const KNOWN_BACK_ARROWS: ReadonlyArray<{ package: string; from: string; to: string }> = [
-]
+const KNOWN_BACK_ARROWS: ReadonlyArray<{ package: string; from: string; to: string }> = []
 
 describe.each(PACKAGE_FLOORS.map((plan) => [plan.name, plan] as const))('%s floors', (_name, plan) => {
   const report = checkFloors(root, plan)

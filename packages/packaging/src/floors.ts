@@ -125,7 +125,15 @@ export const PACKAGE_FLOORS: readonly PackageFloors[] = [
       { name: 'handlers', members: ['handlers/'] },
       {
         name: 'service and socket',
-        members: ['socket/', 'auth/', 'options.ts', 'capture-statements.ts', 'tidesync.ts', 'sync-server.ts', 'index.ts'],
+        members: [
+          'socket/',
+          'auth/',
+          'options.ts',
+          'capture-statements.ts',
+          'tidesync.ts',
+          'sync-server.ts',
+          'index.ts',
+        ],
       },
     ],
   },
@@ -143,7 +151,12 @@ export const PACKAGE_FLOORS: readonly PackageFloors[] = [
       },
       {
         name: 'writes',
-        members: ['core/apply-server.ts', 'core/apply-remote.ts', 'core/local-writes.ts', 'core/integrity.ts'],
+        members: [
+          'core/apply-server.ts',
+          'core/apply-remote.ts',
+          'core/local-writes.ts',
+          'core/integrity.ts',
+        ],
       },
       { name: 'sync', members: ['core/sync/'] },
       { name: 'collection', members: ['core/collection.ts'] },

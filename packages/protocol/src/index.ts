@@ -27,8 +27,8 @@ export type { Logger } from './logger.js'
 export type {
   Change,
   ChangeOutcome,
-  ColumnarRecords,
   ChangesPush,
+  ColumnarRecords,
   FullSyncRequest,
   FullSyncResult,
   PullFormat,
