@@ -27,8 +27,16 @@ export interface TableSql {
   name: (key: string) => SQL
   /** Columns by property name: their quoted names, comma-separated (an INSERT's column list). */
   names: (keys: string[]) => SQL
-  /** A row as `execute` returns it, decoded to property names and drizzle values. */
-  decode: (raw: Record<string, unknown>) => Record<string, unknown>
+  /**
+   * Every column as `"table"."column" AS "<prefix>column"`: the table's columns beside another
+   * table's in one SELECT, under names that cannot collide.
+   */
+  columnsAs: (prefix: string) => SQL
+  /**
+   * A row as `execute` returns it, decoded to property names and drizzle values (its columns
+   * under `prefix` + column name, as `columnsAs(prefix)` selects them).
+   */
+  decode: (raw: Record<string, unknown>, prefix?: string) => Record<string, unknown>
 }
 
 const cache = new WeakMap<PgTable, TableSql>()
@@ -53,10 +61,16 @@ export function tableSql(table: PgTable): TableSql {
     column: (key) => qualified.get(key)!,
     name: (key) => bare.get(key)!,
     names: (keys) => sql.raw(keys.map((key) => quote(getTableColumns(table)[key]!.name)).join(', ')),
-    decode: (raw) => {
+    columnsAs: (prefix) =>
+      sql.raw(
+        columns
+          .map(([, column]) => `${name}.${quote(column.name)} AS ${quote(prefix + column.name)}`)
+          .join(', '),
+      ),
+    decode: (raw, prefix = '') => {
       const row: Record<string, unknown> = {}
       for (const [key, column] of columns) {
-        const value = raw[column.name]
+        const value = raw[prefix + column.name]
         row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
       }
       return row

@@ -1,5 +1,4 @@
-import { and, getTableColumns, or, type SQL, sql } from 'drizzle-orm'
-import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
+import { and, or, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { tableSql } from '../db/raw-rows.js'
 import { isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
@@ -13,6 +12,9 @@ export interface RowWithMeta {
   row: Record<string, unknown>
   meta: MetaRow | null
 }
+
+/** Where the metadata's columns go in a joined snapshot row (beside the model's own). */
+const META = '__ts_meta_'
 
 /**
  * Rows of a model matching `filter` (and `extra`), each with its metadata, in uid order, with
@@ -33,15 +35,20 @@ export async function readRecords(
   // Hand-written (see db/raw-rows.ts): drizzle's mapping of a joined select (nested objects,
   // a type check per field) was a third of a snapshot page's server CPU.
   const t = tableSql(model.table)
-  const m = metaSelection(core.tables.meta)
+  const m = tableSql(core.tables.meta)
   const where = and(base, options.extra)
   const limit = options.limit !== undefined ? sql` LIMIT ${options.limit + pending.length}` : sql``
   const raws = rowsOf<Record<string, unknown>>(
     await core.db.execute(
-      sql`SELECT ${t.columns}, ${m.list}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${tableSql(core.tables.meta).from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
+      sql`SELECT ${t.columns}, ${m.columnsAs(META)}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
     ),
   )
-  const rows = raws.map((raw) => ({ row: t.decode(raw), meta: m.decode(raw), matched: raw.__ts_matched }))
+  const rows = raws.map((raw) => ({
+    row: t.decode(raw),
+    // No metadata row joined (a row written outside tidesync): every metadata column is null.
+    meta: raw[`${META}uid`] == null ? null : (m.decode(raw, META) as MetaRow),
+    matched: raw.__ts_matched,
+  }))
   const changed = await core.pending.overlay(
     model,
     rows.map((r) => r.row),
@@ -53,41 +60,4 @@ export async function readRecords(
     if (options.limit !== undefined && kept.length >= options.limit) break
   }
   return kept
-}
-
-interface MetaSelection {
-  /** Every metadata column as `"__ts_meta_<name>"`, comma-separated. */
-  list: SQL
-  /** The metadata of a joined row (null when the join found none). */
-  decode(raw: Record<string, unknown>): MetaRow | null
-}
-
-const metaSelections = new WeakMap<PgTable, MetaSelection>()
-
-/** The metadata table's columns under names of their own, next to a model's columns. */
-function metaSelection(meta: PgTable): MetaSelection {
-  let known = metaSelections.get(meta)
-  if (known) return known
-  const t = tableSql(meta)
-  const columns = (Object.entries(getTableColumns(meta)) as Array<[string, PgColumn]>).map(
-    ([key, column]) => ({ key, column, alias: `__ts_meta_${column.name}` }),
-  )
-  const uid = columns.find((c) => c.key === 'uid')!
-  known = {
-    list: sql.join(
-      columns.map(({ key, alias }) => sql`${t.column(key)} AS ${sql.identifier(alias)}`),
-      sql`, `,
-    ),
-    decode(raw) {
-      if (raw[uid.alias] === null || raw[uid.alias] === undefined) return null
-      const row: Record<string, unknown> = {}
-      for (const { key, column, alias } of columns) {
-        const value = raw[alias]
-        row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
-      }
-      return row as MetaRow
-    },
-  }
-  metaSelections.set(meta, known)
-  return known
 }

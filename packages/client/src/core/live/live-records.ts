@@ -9,6 +9,43 @@ import { comparatorOf, countRecords, type FindOptions, orderOf, queryRecords } f
 type Row = Record<string, unknown>
 
 /**
+ * One read at a time for a live query: `run()` during a read makes that read go once more when
+ * it ends (a commit may have landed after it began), and only the last value is delivered.
+ * Nothing is delivered, and no failure reported, once `closed()` holds.
+ */
+class SerialRead<T> {
+  reading = false
+  private again = false
+
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly deliver: (value: T) => void,
+    private readonly fail: (error: unknown) => void,
+    private readonly closed: () => boolean,
+  ) {}
+
+  async run(): Promise<void> {
+    if (this.reading) {
+      this.again = true
+      return
+    }
+    this.reading = true
+    try {
+      let value: T
+      do {
+        this.again = false
+        value = await this.read()
+      } while (this.again && !this.closed())
+      if (!this.closed()) this.deliver(value)
+    } catch (error) {
+      if (!this.closed()) this.fail(error)
+    } finally {
+      this.reading = false
+    }
+  }
+}
+
+/**
  * A live query that keeps its result up to date from the rows the connection commits (the change
  * feed, `db/change-feed.ts`) instead of reading it again after every change: a committed row is
  * taken out of the result, and put back in its place if it still matches; the result is read
@@ -32,32 +69,19 @@ export function liveRecords(
     let result: Row[] | null = null
     /** uid -> row, of the rows in `result`. */
     let members = new Map<unknown, Row>()
-    let reading = false
-    let readAgain = false
     let closed = false
 
-    const read = async (): Promise<void> => {
-      if (reading) {
-        readAgain = true
-        return
-      }
-      reading = true
-      try {
-        let rows: Row[]
-        do {
-          readAgain = false
-          rows = await queryRecords(db, model, where, options)
-        } while (readAgain && !closed)
-        if (closed) return
+    const reader = new SerialRead(
+      () => queryRecords(db, model, where, options),
+      (rows) => {
         result = rows
         members = new Map(rows.map((row) => [row.uid, row]))
         subscriber.next(rows.slice())
-      } catch (error) {
-        if (!closed) subscriber.error(error)
-      } finally {
-        reading = false
-      }
-    }
+      },
+      (error) => subscriber.error(error),
+      () => closed,
+    )
+    const read = () => reader.run()
 
     /** Where `row` goes in the sorted result (binary search). */
     const positionOf = (rows: Row[], row: Row): number => {
@@ -73,7 +97,7 @@ export function liveRecords(
 
     const apply = (changes: RecordChanges): void => {
       if (closed) return
-      if (reading || !result || changes.reset) {
+      if (reader.reading || !result || changes.reset) {
         void read()
         return
       }
@@ -119,8 +143,6 @@ export function liveRecords(
 export function liveRecord(db: LocalDb, model: ModelInfo, uid: string): Observable<Row | undefined> {
   return new Observable<Row | undefined>((subscriber) => {
     let closed = false
-    let reading = false
-    let readAgain = false
     let known = false
     let current: Row | undefined
 
@@ -130,28 +152,16 @@ export function liveRecord(db: LocalDb, model: ModelInfo, uid: string): Observab
       current = row
       subscriber.next(row)
     }
-    const read = async (): Promise<void> => {
-      if (reading) {
-        readAgain = true
-        return
-      }
-      reading = true
-      try {
-        let row: Row | undefined
-        do {
-          readAgain = false
-          row = await db.records(model).get(uid)
-        } while (readAgain && !closed)
-        if (!closed) emit(row)
-      } catch (error) {
-        if (!closed) subscriber.error(error)
-      } finally {
-        reading = false
-      }
-    }
+    const reader = new SerialRead(
+      () => db.records(model).get(uid),
+      emit,
+      (error) => subscriber.error(error),
+      () => closed,
+    )
+    const read = () => reader.run()
     const stop = db.feed.listen(model.recordsTable, (changes) => {
       if (closed) return
-      if (reading || !known || changes.reset) {
+      if (reader.reading || !known || changes.reset) {
         void read()
         return
       }
@@ -174,31 +184,19 @@ export function liveRecord(db: LocalDb, model: ModelInfo, uid: string): Observab
 export function liveCount(db: LocalDb, model: ModelInfo, where: Where): Observable<number> {
   return new Observable<number>((subscriber) => {
     let closed = false
-    let reading = false
-    let readAgain = false
     let current: number | undefined
 
-    const read = async (): Promise<void> => {
-      if (reading) {
-        readAgain = true
-        return
-      }
-      reading = true
-      try {
-        let count: number
-        do {
-          readAgain = false
-          count = await countRecords(db, model, where)
-        } while (readAgain && !closed)
-        if (closed || count === current) return
+    const reader = new SerialRead(
+      () => countRecords(db, model, where),
+      (count) => {
+        if (count === current) return
         current = count
         subscriber.next(count)
-      } catch (error) {
-        if (!closed) subscriber.error(error)
-      } finally {
-        reading = false
-      }
-    }
+      },
+      (error) => subscriber.error(error),
+      () => closed,
+    )
+    const read = () => reader.run()
     const stop = db.feed.listen(model.recordsTable, () => {
       if (!closed) void read()
     })
