@@ -43,6 +43,11 @@ for (const report of reports) {
 }
 for (const failure of failures) console.log(`FAILED ${failure}`)
 const code = run.status ?? 1
+if (code !== 0 && failures.length === 0) {
+  // Every test passed, yet a run failed: vitest's unhandled errors (or a crash) fail it
+  // without failing a test. turbo's "Failed:" line names the workspace.
+  console.log('FAILED outside any test: an unhandled error or a crash; see the failed workspace above')
+}
 if (code !== 0 && failed === 0) failed = 1
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`)
 process.exit(code)
