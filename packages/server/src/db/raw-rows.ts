@@ -37,6 +37,8 @@ export interface TableSql {
    * under `prefix` + column name, as `columnsAs(prefix)` selects them).
    */
   decode: (raw: Record<string, unknown>, prefix?: string) => Record<string, unknown>
+  /** One column's driver value (by property name) decoded as `decode` decodes it. */
+  value: (key: string, raw: unknown) => unknown
 }
 
 const cache = new WeakMap<PgTable, TableSql>()
@@ -54,6 +56,9 @@ export function tableSql(table: PgTable): TableSql {
   const columns = Object.entries(getTableColumns(table)) as Array<[string, PgColumn]>
   const qualified = new Map(columns.map(([key, column]) => [key, sql.raw(`${name}.${quote(column.name)}`)]))
   const bare = new Map(columns.map(([key, column]) => [key, sql.raw(quote(column.name))]))
+  const byKey = new Map(columns)
+  const value = (column: PgColumn, raw: unknown) =>
+    raw === null || raw === undefined ? null : column.mapFromDriverValue(raw)
   known = {
     from: sql.raw(schema ? `${quote(schema)}.${name}` : name),
     ref: sql.raw(name),
@@ -69,12 +74,10 @@ export function tableSql(table: PgTable): TableSql {
       ),
     decode: (raw, prefix = '') => {
       const row: Record<string, unknown> = {}
-      for (const [key, column] of columns) {
-        const value = raw[prefix + column.name]
-        row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value)
-      }
+      for (const [key, column] of columns) row[key] = value(column, raw[prefix + column.name])
       return row
     },
+    value: (key, raw) => value(byKey.get(key)!, raw),
   }
   cache.set(table, known)
   return known

@@ -32,6 +32,16 @@ export function matchesSql(filter: SQL | undefined): SQL<boolean | string> {
   return filter ? sql<boolean>`coalesce((${filter}), false)` : sql<boolean>`true`
 }
 
+/**
+ * A timestamp as the text `Date.prototype.toISOString` gives for it (UTC, three digits of
+ * milliseconds, `Z`), made by the database: a read that only passes timestamps on to the wire
+ * then parses no `Date` and formats none. Exact for millisecond columns (the metadata's) in
+ * years 0-9999; finer columns lose their microseconds here as a `Date` would. @internal
+ */
+export function isoText(column: SQL): SQL<string> {
+  return sql<string>`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+}
+
 /** PGlite and node-postgres both say booleans as `true`; raw queries may say `'t'`. */
 export function isTrue(value: unknown): boolean {
   return value === true || value === 't'

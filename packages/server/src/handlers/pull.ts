@@ -6,7 +6,7 @@ import { isTrue, matchesSql, modelJoin } from '../db/sql.js'
 import { withSyncLock } from '../db/sync-lock.js'
 import { rowsOf } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import { type MetaRow, rowToWire, toTombstone } from '../model/record.js'
+import { type MetaRow, metaToWire, rowToWire, toTombstone } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { buildFilter, type Filter } from '../model/scope.js'
 import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from '../read/checkpoint.js'
@@ -232,7 +232,7 @@ async function pullLog(
     if (now.meta.deletedAt || !now.row) {
       if (seen) deletes.push(toTombstone(now.meta))
     } else if (matchedNow) {
-      states.push({ row: now.row, meta: now.meta })
+      states.push({ row: now.row, meta: metaToWire(now.meta) })
     } else if (seen) {
       evictions.push(uid)
     }

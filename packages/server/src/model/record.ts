@@ -61,17 +61,20 @@ export function syntheticMeta(model: ResolvedModel<unknown>, uid: string, now: D
   }
 }
 
-/** A row read with its metadata (synthetic, dated `now`, when it has none) as a wire record. */
+/** The wire form of `syntheticMeta` (a row written outside tidesync, read at `now`). */
+export function syntheticWireMeta(now: Date): WireMeta {
+  const at = now.toISOString()
+  return { created_at: at, updated_at: at, deleted_at: null, rev: 0, clocks: {} }
+}
+
+/** A row read with its wire metadata (synthetic, dated `now`, when it has none) as a wire record. */
 export function withMeta(
   model: ResolvedModel<unknown>,
   row: Record<string, unknown>,
-  meta: MetaRow | null,
+  meta: WireMeta | null,
   now: Date,
 ): RecordWithMeta {
-  return {
-    record: rowToWire(model, row),
-    meta: metaToWire(meta ?? syntheticMeta(model, String(row.uid), now)),
-  }
+  return { record: rowToWire(model, row), meta: meta ?? syntheticWireMeta(now) }
 }
 
 /**

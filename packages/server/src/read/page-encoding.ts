@@ -1,13 +1,13 @@
-import type { ColumnarRecords, Hlc, JsonValue, PullFormat, RecordWithMeta } from '@tidesync/protocol'
+import type { ColumnarRecords, Hlc, JsonValue, PullFormat, RecordWithMeta, WireMeta } from '@tidesync/protocol'
 import { TidesyncValidationError } from '../errors.js'
-import { type MetaRow, metaToWire, rowToWire, syntheticMeta } from '../model/record.js'
+import { rowToWire, syntheticWireMeta } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { toWireValue } from '../model/values.js'
 
-/** A record state a pull sends: its row and metadata (null: written outside tidesync). @internal */
+/** A record state a pull sends: its row and wire metadata (null: written outside tidesync). @internal */
 export interface PageState {
   row: Record<string, unknown>
-  meta: MetaRow | null
+  meta: WireMeta | null
 }
 
 /** `sync:pull`'s `format` (PROTOCOL.md section 9). @internal */
@@ -23,10 +23,8 @@ export function recordsOf(
   states: readonly PageState[],
   now: Date,
 ): RecordWithMeta[] {
-  return states.map(({ row, meta }) => ({
-    record: rowToWire(model, row),
-    meta: metaToWire(meta ?? syntheticMeta(model, String(row.uid), now)),
-  }))
+  const synthetic = syntheticWireMeta(now)
+  return states.map(({ row, meta }) => ({ record: rowToWire(model, row), meta: meta ?? synthetic }))
 }
 
 /** Whether two clock maps hold the same clocks (no allocation). */
@@ -59,13 +57,14 @@ export function columnsOf(
   const indexes = new Map<string, number>()
   let last: Record<string, Hlc> | undefined
   let lastIndex = -1
+  const synthetic = syntheticWireMeta(now)
   for (let i = 0; i < states.length; i++) {
     const { row, meta: stored } = states[i]!
     const values: JsonValue[] = new Array(columns.length)
     for (let c = 0; c < columns.length; c++) values[c] = toWireValue(row[columns[c]!])
     rows[i] = values
-    const m = stored ?? syntheticMeta(model, String(row.uid), now)
-    const clock = m.clocks ?? {}
+    const m = stored ?? synthetic
+    const clock = m.clocks
     if (!last || !sameClocks(clock, last)) {
       const signature = JSON.stringify(clock)
       let index = indexes.get(signature)
@@ -76,13 +75,7 @@ export function columnsOf(
       last = clock
       lastIndex = index
     }
-    meta[i] = [
-      m.createdAt.toISOString(),
-      m.updatedAt.toISOString(),
-      m.deletedAt ? m.deletedAt.toISOString() : null,
-      m.rev,
-      lastIndex,
-    ]
+    meta[i] = [m.created_at, m.updated_at, m.deleted_at, m.rev, lastIndex]
   }
   return { columns, rows, meta, clocks }
 }

@@ -1,20 +1,54 @@
+import type { WireMeta } from '@tidesync/protocol'
 import { and, or, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
-import { tableSql } from '../db/raw-rows.js'
-import { isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
+import { type TableSql, tableSql } from '../db/raw-rows.js'
+import { isoText, isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
 import { rowsOf } from '../db/types.js'
-import { type MetaRow, rowToWire } from '../model/record.js'
+import { rowToWire } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import type { Filter } from '../model/scope.js'
 
-/** A row with its metadata (null when the row was written outside tidesync). @internal */
+/**
+ * A row with its metadata in wire form (null when the row was written outside tidesync): every
+ * reader of these rows sends them, so the metadata is read as it is sent. @internal
+ */
 export interface RowWithMeta {
   row: Record<string, unknown>
-  meta: MetaRow | null
+  meta: WireMeta | null
 }
 
 /** Where the metadata's columns go in a joined snapshot row (beside the model's own). */
 const META = '__ts_meta_'
+
+/**
+ * The metadata's columns in wire form, under `META` names: the timestamps as ISO text made by
+ * the database (`isoText`), which spares two `Date`s parsed and formatted back per record.
+ */
+function wireMetaColumns(m: TableSql): SQL {
+  return sql.join(
+    [
+      sql`${m.column('uid')} AS ${sql.identifier(`${META}uid`)}`,
+      sql`${isoText(m.column('createdAt'))} AS ${sql.identifier(`${META}created_at`)}`,
+      sql`${isoText(m.column('updatedAt'))} AS ${sql.identifier(`${META}updated_at`)}`,
+      sql`${isoText(m.column('deletedAt'))} AS ${sql.identifier(`${META}deleted_at`)}`,
+      sql`${m.column('rev')} AS ${sql.identifier(`${META}rev`)}`,
+      sql`${m.column('clocks')} AS ${sql.identifier(`${META}clocks`)}`,
+    ],
+    sql`, `,
+  )
+}
+
+/** The wire metadata of a row `wireMetaColumns` selected (null: no metadata row joined). */
+function wireMetaOf(m: TableSql, raw: Record<string, unknown>): WireMeta | null {
+  if (raw[`${META}uid`] == null) return null
+  return {
+    created_at: raw[`${META}created_at`] as string,
+    updated_at: raw[`${META}updated_at`] as string,
+    deleted_at: (raw[`${META}deleted_at`] as string | null) ?? null,
+    rev: m.value('rev', raw[`${META}rev`]) as number,
+    clocks: (m.value('clocks', raw[`${META}clocks`]) as WireMeta['clocks'] | null) ?? {},
+  }
+}
 
 /**
  * Rows of a model matching `filter` (and `extra`), each with its metadata, in uid order, with
@@ -40,13 +74,12 @@ export async function readRecords(
   const limit = options.limit !== undefined ? sql` LIMIT ${options.limit + pending.length}` : sql``
   const raws = rowsOf<Record<string, unknown>>(
     await core.db.execute(
-      sql`SELECT ${t.columns}, ${m.columnsAs(META)}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
+      sql`SELECT ${t.columns}, ${wireMetaColumns(m)}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
     ),
   )
   const rows = raws.map((raw) => ({
     row: t.decode(raw),
-    // No metadata row joined (a row written outside tidesync): every metadata column is null.
-    meta: raw[`${META}uid`] == null ? null : (m.decode(raw, META) as MetaRow),
+    meta: wireMetaOf(m, raw),
     matched: raw.__ts_matched,
   }))
   const changed = await core.pending.overlay(

@@ -1,7 +1,8 @@
-import { sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { v7 as uuidv7 } from 'uuid'
 import { describe, expect, it } from 'vitest'
 import type { Change, ColumnarRecords, PullResult, RecordWithMeta } from '../../protocol.js'
+import { tidesyncTables } from '../../schema/metadata.js'
 import { clientClock } from '../fixtures/clock.js'
 import type { ContractEnv } from './env.js'
 import { Replica, serverState } from './replica.js'
@@ -182,6 +183,57 @@ export function pullColumnsContract(env: () => ContractEnv): void {
       // An empty page: columns present and empty.
       const { columns } = await pullBoth(checkpoint, 2)
       expect(columns.columns).toMatchObject({ rows: [], meta: [], clocks: [] })
+    })
+
+    it("sends metadata timestamps as Date.toISOString gives them, whatever the session's time zone", async () => {
+      // Snapshot pages read the metadata's timestamps as ISO text made by the database; the
+      // push's answer and log pages format Dates. Both must give the same text, edge values too.
+      const t = env().create()
+      const { meta } = tidesyncTables
+      const db = env().database.db
+      try {
+        const changes = batchCreates(4, Date.now() - 1000)
+        const acked = await t.push({ clientId: 'importer', changes }, {})
+        const edges: Array<[string, string, string | null]> = [
+          ['0999-01-01T00:00:00.000Z', '2024-02-29T23:59:59.999Z', null],
+          ['1970-01-01T00:00:00.000Z', '2038-01-19T03:14:08.001Z', null],
+          ['2026-12-06T02:09:59.120Z', '2026-12-06T02:09:59.120Z', null],
+        ]
+        for (const [i, [created, updated]] of edges.entries()) {
+          await db
+            .update(meta)
+            .set({ createdAt: new Date(created), updatedAt: new Date(updated) })
+            .where(and(eq(meta.model, 'todos'), eq(meta.uid, changes[i]!.uid)))
+        }
+        const stored = await db.select().from(meta).where(eq(meta.model, 'todos'))
+        const expected = new Map(
+          stored.map((m) => [m.uid, [m.createdAt.toISOString(), m.updatedAt.toISOString(), null]]),
+        )
+        for (const [i, edge] of edges.entries()) expect(expected.get(changes[i]!.uid)).toEqual(edge)
+        // From here on a zone of +05:45 (PGlite: its one connection; PostgreSQL: one of the
+        // pool's). Set only now: in it PostgreSQL says year 999 with an offset of +05:41:16,
+        // which no Date parses, so the reads above are made in UTC.
+        await db.execute(sql`SET TIME ZONE 'Asia/Kathmandu'`)
+        // The untouched record: the push's answer said the same.
+        const untouched = acked.outcomes.find((o) => o.id === changes[3]!.id)!
+        if (untouched.status !== 'applied') throw new Error(`push not applied: ${untouched.status}`)
+        const answered = [untouched.meta.created_at, untouched.meta.updated_at, untouched.meta.deleted_at]
+        expect(answered).toEqual(expected.get(changes[3]!.uid))
+
+        const columns = await t.pull({ model: 'todos', checkpoint: '0', limit: 50, format: 'columns' }, {})
+        const records = await t.pull({ model: 'todos', checkpoint: '0', limit: 50 }, {})
+        const fromColumns = decodeColumns(columns.columns!)
+        expect(fromColumns).toHaveLength(4)
+        for (const { record, meta: m } of [...fromColumns, ...records.upserts]) {
+          expect([m.created_at, m.updated_at, m.deleted_at]).toEqual(expected.get(record.uid))
+        }
+        const found = await t.services.todos!.findMany({}, {})
+        for (const { record, meta: m } of found) {
+          expect([m.created_at, m.updated_at, m.deleted_at]).toEqual(expected.get(record.uid))
+        }
+      } finally {
+        await db.execute(sql`RESET TIME ZONE`)
+      }
     })
 
     it('lists clocks shared by records once', async () => {
