@@ -22,7 +22,8 @@ const META = '__ts_meta_'
 
 /**
  * The metadata's columns in wire form, under `META` names: the timestamps as ISO text made by
- * the database (`isoText`), which spares two `Date`s parsed and formatted back per record.
+ * the database (`isoText`), which spares two `Date`s parsed and formatted back per record, and
+ * the clocks as JSON text (records written together share it: parsed once per query).
  */
 function wireMetaColumns(m: TableSql): SQL {
   return sql.join(
@@ -32,21 +33,35 @@ function wireMetaColumns(m: TableSql): SQL {
       sql`${isoText(m.column('updatedAt'))} AS ${sql.identifier(`${META}updated_at`)}`,
       sql`${isoText(m.column('deletedAt'))} AS ${sql.identifier(`${META}deleted_at`)}`,
       sql`${m.column('rev')} AS ${sql.identifier(`${META}rev`)}`,
-      sql`${m.column('clocks')} AS ${sql.identifier(`${META}clocks`)}`,
+      sql`${m.column('clocks')}::text AS ${sql.identifier(`${META}clocks`)}`,
     ],
     sql`, `,
   )
 }
 
-/** The wire metadata of a row `wireMetaColumns` selected (null: no metadata row joined). */
-function wireMetaOf(m: TableSql, raw: Record<string, unknown>): WireMeta | null {
+/**
+ * The wire metadata of a row `wireMetaColumns` selected (null: no metadata row joined). `clocks`
+ * holds the clock maps parsed so far by their text: equal texts give one shared object, frozen
+ * so that a reader cannot change another record's clocks through it.
+ */
+function wireMetaOf(
+  m: TableSql,
+  raw: Record<string, unknown>,
+  clocks: Map<string, WireMeta['clocks']>,
+): WireMeta | null {
   if (raw[`${META}uid`] == null) return null
+  const text = raw[`${META}clocks`] as string
+  let parsed = clocks.get(text)
+  if (!parsed) {
+    parsed = Object.freeze(JSON.parse(text)) as WireMeta['clocks']
+    clocks.set(text, parsed)
+  }
   return {
     created_at: raw[`${META}created_at`] as string,
     updated_at: raw[`${META}updated_at`] as string,
     deleted_at: (raw[`${META}deleted_at`] as string | null) ?? null,
     rev: m.value('rev', raw[`${META}rev`]) as number,
-    clocks: (m.value('clocks', raw[`${META}clocks`]) as WireMeta['clocks'] | null) ?? {},
+    clocks: parsed,
   }
 }
 
@@ -77,9 +92,10 @@ export async function readRecords(
       sql`SELECT ${t.columns}, ${wireMetaColumns(m)}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
     ),
   )
+  const clocks = new Map<string, WireMeta['clocks']>()
   const rows = raws.map((raw) => ({
     row: t.decode(raw),
-    meta: wireMetaOf(m, raw),
+    meta: wireMetaOf(m, raw, clocks),
     matched: raw.__ts_matched,
   }))
   const changed = await core.pending.overlay(
