@@ -10,6 +10,7 @@ import { pushContract } from './contract/push.contract.js'
 import { pushBatchContract } from './contract/push-batch.contract.js'
 import { scopeContract } from './contract/scope.contract.js'
 import { servicesContract } from './contract/services.contract.js'
+import { snapshotPlanContract } from './contract/snapshot-plan.contract.js'
 import { createPostgresDatabase } from './fixtures/databases.js'
 
 const hasPostgres = await requireServer('postgres')
@@ -23,6 +24,7 @@ describe.runIf(hasPostgres)('server contract on PostgreSQL', () => {
   fullContract(env)
   deltaContract(env)
   pullColumnsContract(env)
+  snapshotPlanContract(env)
   scopeContract(env)
   bufferContract(env)
 })

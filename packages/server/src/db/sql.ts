@@ -42,6 +42,16 @@ export function isoText(column: SQL): SQL<string> {
   return sql<string>`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 }
 
+/**
+ * A select-list column that keeps PostgreSQL from planning its statement in parallel:
+ * `current_schema()` is marked PARALLEL UNSAFE, and one such call rules out parallel plans for
+ * the whole statement. For keyset pages: on a table of about 100,000 rows the planner chose a
+ * parallel worker for a page of 1,000 rows, and each page took 40-60 ms, most of it starting the
+ * worker, against 10 ms serial. A `SET LOCAL` would need a transaction around every page read,
+ * and those extra round trips cost more than they saved on small tables. @internal
+ */
+export const SERIAL_PLAN: SQL = sql.raw('current_schema() AS "__ts_serial_plan"')
+
 /** PGlite and node-postgres both say booleans as `true`; raw queries may say `'t'`. */
 export function isTrue(value: unknown): boolean {
   return value === true || value === 't'

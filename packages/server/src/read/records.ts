@@ -2,7 +2,7 @@ import type { WireMeta } from '@tidesync/protocol'
 import { and, or, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { type TableSql, tableSql } from '../db/raw-rows.js'
-import { isoText, isTrue, matchesSql, metaJoin, uidIn } from '../db/sql.js'
+import { isoText, isTrue, matchesSql, metaJoin, SERIAL_PLAN, uidIn } from '../db/sql.js'
 import { rowsOf } from '../db/types.js'
 import { rowToWire } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
@@ -66,6 +66,25 @@ function wireMetaOf(
 }
 
 /**
+ * The statement `readRecords` runs: the model's columns, the wire metadata and whether each row
+ * matches `filter`, joined, in uid order. Hand-written (see db/raw-rows.ts): drizzle's mapping
+ * of a joined select (nested objects, a type check per field) was a third of a snapshot page's
+ * server CPU. Never planned in parallel (`SERIAL_PLAN`): a page is a short index range, and a
+ * server reads many of them at once. @internal
+ */
+export function recordsStatement(
+  core: Core,
+  model: ResolvedModel<unknown>,
+  filter: Pick<Filter, 'sql'>,
+  options: { where?: SQL; limit?: number } = {},
+): SQL {
+  const t = tableSql(model.table)
+  const m = tableSql(core.tables.meta)
+  const { where, limit } = options
+  return sql`SELECT ${t.columns}, ${wireMetaColumns(m)}, ${matchesSql(filter.sql)} AS "__ts_matched", ${SERIAL_PLAN} FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit !== undefined ? sql` LIMIT ${limit}` : sql``}`
+}
+
+/**
  * Rows of a model matching `filter` (and `extra`), each with its metadata, in uid order, with
  * pending write-buffer values overlaid: at most `limit` rows.
  *
@@ -81,17 +100,13 @@ export async function readRecords(
 ): Promise<RowWithMeta[]> {
   const pending = filter.sql ? await core.pending.pendingUids(model) : []
   const base = pending.length > 0 ? or(filter.sql, uidIn(model, pending)) : filter.sql
-  // Hand-written (see db/raw-rows.ts): drizzle's mapping of a joined select (nested objects,
-  // a type check per field) was a third of a snapshot page's server CPU.
   const t = tableSql(model.table)
   const m = tableSql(core.tables.meta)
-  const where = and(base, options.extra)
-  const limit = options.limit !== undefined ? sql` LIMIT ${options.limit + pending.length}` : sql``
-  const raws = rowsOf<Record<string, unknown>>(
-    await core.db.execute(
-      sql`SELECT ${t.columns}, ${wireMetaColumns(m)}, ${matchesSql(filter.sql)} AS "__ts_matched" FROM ${t.from} LEFT JOIN ${m.from} ON ${metaJoin(core.tables, model)}${where ? sql` WHERE ${where}` : sql``} ORDER BY ${model.uid}${limit}`,
-    ),
-  )
+  const statement = recordsStatement(core, model, filter, {
+    where: and(base, options.extra),
+    limit: options.limit !== undefined ? options.limit + pending.length : undefined,
+  })
+  const raws = rowsOf<Record<string, unknown>>(await core.db.execute(statement))
   const clocks = new Map<string, WireMeta['clocks']>()
   const rows = raws.map((raw) => ({
     row: t.decode(raw),
