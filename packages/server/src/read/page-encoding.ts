@@ -1,4 +1,11 @@
-import type { ColumnarRecords, Hlc, JsonValue, PullFormat, RecordWithMeta, WireMeta } from '@tidesync/protocol'
+import type {
+  ColumnarRecords,
+  Hlc,
+  JsonValue,
+  PullFormat,
+  RecordWithMeta,
+  WireMeta,
+} from '@tidesync/protocol'
 import { TidesyncValidationError } from '../errors.js'
 import { rowToWire, syntheticWireMeta } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'

@@ -26,7 +26,8 @@ export class PagePrefetch<P extends ChainedPage> {
     private readonly fetch: (checkpoint: string, first: boolean) => Promise<P>,
     private readonly depth: number,
   ) {
-    if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`depth must be a whole number >= 1, got ${depth}`)
+    if (!Number.isInteger(depth) || depth < 1)
+      throw new RangeError(`depth must be a whole number >= 1, got ${depth}`)
   }
 
   /** Asks for the first page. */
@@ -37,7 +38,8 @@ export class PagePrefetch<P extends ChainedPage> {
   /** The next page, in order. Call once per page until one says `hasMore: false`. */
   async next(): Promise<P> {
     const page = this.waiting.shift()
-    if (!page) throw new Error('PagePrefetch.next: no page asked for (start first, and stop at hasMore: false)')
+    if (!page)
+      throw new Error('PagePrefetch.next: no page asked for (start first, and stop at hasMore: false)')
     this.resume()
     return page
   }

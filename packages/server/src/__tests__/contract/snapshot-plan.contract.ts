@@ -33,7 +33,9 @@ export function snapshotPlanContract(env: () => ContractEnv): void {
       const filter = buildFilter(model, { ownerId: 'u1' }, {})
       const page = recordsStatement(core, model, filter, { where: filter.sql, limit: 1001 })
       // The setting works here: a plain read of the same table gets a parallel plan.
-      expect(await forcedParallelPlan(env(), sql`SELECT * FROM ${model.table} LIMIT 1001`)).toContain('Gather')
+      expect(await forcedParallelPlan(env(), sql`SELECT * FROM ${model.table} LIMIT 1001`)).toContain(
+        'Gather',
+      )
       expect(await forcedParallelPlan(env(), page)).not.toContain('Gather')
     })
   })
