@@ -27,16 +27,8 @@ export interface TableSql {
   name: (key: string) => SQL
   /** Columns by property name: their quoted names, comma-separated (an INSERT's column list). */
   names: (keys: string[]) => SQL
-  /**
-   * Every column as `"table"."column" AS "<prefix>column"`: the table's columns beside another
-   * table's in one SELECT, under names that cannot collide.
-   */
-  columnsAs: (prefix: string) => SQL
-  /**
-   * A row as `execute` returns it, decoded to property names and drizzle values (its columns
-   * under `prefix` + column name, as `columnsAs(prefix)` selects them).
-   */
-  decode: (raw: Record<string, unknown>, prefix?: string) => Record<string, unknown>
+  /** A row as `execute` returns it, decoded to property names and drizzle values. */
+  decode: (raw: Record<string, unknown>) => Record<string, unknown>
   /** One column's driver value (by property name) decoded as `decode` decodes it. */
   value: (key: string, raw: unknown) => unknown
 }
@@ -66,15 +58,9 @@ export function tableSql(table: PgTable): TableSql {
     column: (key) => qualified.get(key)!,
     name: (key) => bare.get(key)!,
     names: (keys) => sql.raw(keys.map((key) => quote(getTableColumns(table)[key]!.name)).join(', ')),
-    columnsAs: (prefix) =>
-      sql.raw(
-        columns
-          .map(([, column]) => `${name}.${quote(column.name)} AS ${quote(prefix + column.name)}`)
-          .join(', '),
-      ),
-    decode: (raw, prefix = '') => {
+    decode: (raw) => {
       const row: Record<string, unknown> = {}
-      for (const [key, column] of columns) row[key] = value(column, raw[prefix + column.name])
+      for (const [key, column] of columns) row[key] = value(column, raw[column.name])
       return row
     },
     value: (key, raw) => value(byKey.get(key)!, raw),
