@@ -1,18 +1,17 @@
 import type { PullResult, Tombstone, Uid, Where } from '@tidesync/protocol'
-import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm'
+import { and, asc, count, eq, gt, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { changesAfter, currentRevision, prunedRevision } from '../db/revisions-read.js'
-import { isTrue, matchesSql, modelJoin } from '../db/sql.js'
 import { withSyncLock } from '../db/sync-lock.js'
 import { rowsOf } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
-import { type MetaRow, metaToWire, rowToWire, toTombstone } from '../model/record.js'
+import { rowToWire, tombstoneOf } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
 import { buildFilter, type Filter } from '../model/scope.js'
 import { type Checkpoint, logCheckpoint, parseCheckpoint, snapshotCheckpoint } from '../read/checkpoint.js'
 import { columnsOf, type PageState, parseFormat, recordsOf } from '../read/page-encoding.js'
 import { ReadAhead } from '../read/read-ahead.js'
-import { type RowWithMeta, readRecords } from '../read/records.js'
+import { type RowWithMeta, readLoggedRecords, readRecords } from '../read/records.js'
 import { resolveModel } from '../validation/records.js'
 import { expectObject, onlyKeys, optionalPositiveInt } from '../validation/shapes.js'
 
@@ -160,7 +159,7 @@ async function pullLog(
       'the change log no longer reaches back to this checkpoint: run sync:full',
     )
   }
-  const { changes, meta } = core.tables
+  const { changes } = core.tables
   const entries = await core.db
     .select({ rev: changes.rev, uid: changes.uid, hasBefore: sql<boolean>`${changes.before} IS NOT NULL` })
     .from(changes)
@@ -181,44 +180,31 @@ async function pullLog(
   const remaining = await changesAfter(core, model.name, rev)
   const uids = [...new Set(page.map((e) => e.uid))]
 
+  const lastRev = page[page.length - 1]!.rev
+
   // Which records matched where+scope before one of these changes (so the caller may hold them).
+  // The page is every entry of the model in (rev, lastRev]: read by that range, not by a list.
   const matchedBefore = new Set<string>()
-  const withBefore = page
-    .filter((e) => e.hasBefore === true || (e.hasBefore as unknown) === 't')
-    .map((e) => e.rev)
-  if (withBefore.length > 0) {
+  const hasBefore = (e: (typeof page)[number]) => e.hasBefore === true || (e.hasBefore as unknown) === 't'
+  if (page.some(hasBefore)) {
     if (!filter.sql) {
-      for (const e of page) if (withBefore.includes(e.rev)) matchedBefore.add(e.uid)
+      for (const e of page) if (hasBefore(e)) matchedBefore.add(e.uid)
     } else {
       const alias = sql.identifier(model.tableName)
       const result = await core.db.execute(sql`
         SELECT DISTINCT l.uid FROM ${changes} l
         CROSS JOIN LATERAL jsonb_populate_record(NULL::${model.table}, l.before) AS ${alias}
-        WHERE l.rev IN (${sql.join(
-          withBefore.map((r) => sql`${r}`),
-          sql`, `,
-        )}) AND (${filter.sql})`)
+        WHERE l.model = ${model.name} AND l.rev > ${rev} AND l.rev <= ${lastRev} AND l.before IS NOT NULL
+          AND (${filter.sql})`)
       for (const row of rowsOf<{ uid: string }>(result)) matchedBefore.add(row.uid)
     }
   }
 
   // The records as they are now, with metadata, and whether they match now.
-  const current = (await core.db
-    .select({
-      meta,
-      row: model.table,
-      matched: filter.sql ? matchesSql(filter.sql) : sql<boolean>`${model.uid} IS NOT NULL`,
-    })
-    .from(meta)
-    .leftJoin(model.table, modelJoin(core.tables, model))
-    .where(and(eq(meta.model, model.name), inArray(meta.uid, uids)))) as Array<{
-    meta: MetaRow
-    row: Record<string, unknown> | null
-    matched: boolean | string
-  }>
-  const liveRows = current.filter((c) => c.row !== null).map((c) => c.row!)
+  const current = await readLoggedRecords(core, model, filter, uids)
+  const liveRows = current.flatMap((c) => (c.row ? [c.row] : []))
   const overlaid = await core.pending.overlay(model, liveRows)
-  const byUid = new Map(current.map((c) => [c.meta.uid, c]))
+  const byUid = new Map(current.map((c) => [c.uid, c]))
 
   const states: PageState[] = []
   const deletes: Tombstone[] = []
@@ -227,12 +213,12 @@ async function pullLog(
     const now = byUid.get(uid)
     if (!now) continue
     const matchedNow =
-      now.row && overlaid.has(now.row) ? filter.matches(rowToWire(model, now.row)) : isTrue(now.matched)
+      now.row && overlaid.has(now.row) ? filter.matches(rowToWire(model, now.row)) : now.matched
     const seen = matchedNow || matchedBefore.has(uid)
-    if (now.meta.deletedAt || !now.row) {
-      if (seen) deletes.push(toTombstone(now.meta))
+    if (now.meta.deleted_at || !now.row) {
+      if (seen) deletes.push(tombstoneOf(uid, now.meta))
     } else if (matchedNow) {
-      states.push({ row: now.row, meta: metaToWire(now.meta) })
+      states.push({ row: now.row, meta: now.meta })
     } else if (seen) {
       evictions.push(uid)
     }
@@ -241,7 +227,7 @@ async function pullLog(
     states,
     deletes,
     evictions,
-    checkpoint: logCheckpoint(page[page.length - 1]!.rev),
+    checkpoint: logCheckpoint(lastRev),
     hasMore: entries.length > limit,
     remaining,
   }

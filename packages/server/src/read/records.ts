@@ -2,7 +2,7 @@ import type { WireMeta } from '@tidesync/protocol'
 import { and, or, type SQL, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { type TableSql, tableSql } from '../db/raw-rows.js'
-import { isoText, isTrue, matchesSql, metaJoin, SERIAL_PLAN, uidIn } from '../db/sql.js'
+import { isoText, isTrue, matchesSql, metaJoin, modelJoin, SERIAL_PLAN, uidIn } from '../db/sql.js'
 import { rowsOf } from '../db/types.js'
 import { rowToWire } from '../model/record.js'
 import type { ResolvedModel } from '../model/resolve-models.js'
@@ -124,4 +124,42 @@ export async function readRecords(
     if (options.limit !== undefined && kept.length >= options.limit) break
   }
   return kept
+}
+
+/** A record named by the change log, as it is now: its metadata, its row (null: deleted). @internal */
+export interface LoggedRecord {
+  uid: string
+  row: Record<string, unknown> | null
+  meta: WireMeta
+  /** Whether the row matches the filter now (false without a row). */
+  matched: boolean
+}
+
+/**
+ * The records `uids` of a model as they are now, driven from their metadata (deleted records
+ * keep theirs): one statement, the uids as one parameter, the metadata in wire form, never
+ * planned in parallel; the same decoding as `readRecords`. No write-buffer overlay: the caller
+ * overlays the rows it keeps. @internal
+ */
+export async function readLoggedRecords(
+  core: Core,
+  model: ResolvedModel<unknown>,
+  filter: Pick<Filter, 'sql'>,
+  uids: readonly string[],
+): Promise<LoggedRecord[]> {
+  const t = tableSql(model.table)
+  const m = tableSql(core.tables.meta)
+  const matched = filter.sql ? matchesSql(filter.sql) : sql`${model.uid} IS NOT NULL`
+  const raws = rowsOf<Record<string, unknown>>(
+    await core.db.execute(
+      sql`SELECT ${t.columns}, ${wireMetaColumns(m)}, ${matched} AS "__ts_matched", ${SERIAL_PLAN} FROM ${m.from} LEFT JOIN ${t.from} ON ${modelJoin(core.tables, model)} WHERE ${m.column('model')} = ${model.name} AND ${m.column('uid')} IN (SELECT jsonb_array_elements_text(${JSON.stringify(uids)}::jsonb))`,
+    ),
+  )
+  const clocks = new Map<string, WireMeta['clocks']>()
+  return raws.map((raw) => ({
+    uid: raw[`${META}uid`] as string,
+    row: raw[model.uid.name] == null ? null : t.decode(raw),
+    meta: wireMetaOf(m, raw, clocks)!,
+    matched: isTrue(raw.__ts_matched),
+  }))
 }
