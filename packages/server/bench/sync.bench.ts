@@ -24,9 +24,13 @@
  * outboxes (1,000 new records; 500 new records each followed by an edit). Its figures go under
  * `push` in results.json (see push-bench.ts).
  *
+ * A third case, `catchup`, measures a client catching up on 20,000 changed records through the
+ * change log (log pages) against loading the same records from scratch (snapshot pages), in the
+ * same run. Its figures go under `catchUp` (see catch-up-bench.ts).
+ *
  * Env: BENCH_SIZES (default 1000,10000,100000), BENCH_SKIP_POSTGRES=1, BENCH_CASES (default
- * `sync,push`; `BENCH_CASES=push` re-runs only the push case and keeps the other figures of
- * results.json as they are).
+ * `sync,push,catchup`; `BENCH_CASES=push` re-runs only the push case and keeps the other figures
+ * of results.json as they are).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
@@ -46,12 +50,13 @@ import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import pg from 'pg'
 import { todos, todosDdl } from '../src/__tests__/fixtures/schema.js'
+import { type CatchUpResult, catchUpSummary, runCatchUpBench } from './catch-up-bench.js'
 import { type PushBenchResult, pushSummary, pushTable, runPushBench } from './push-bench.js'
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number)
 const SEED_MAX = 10_000
 const CHANGES = 100
-const CASES = new Set((process.env.BENCH_CASES ?? 'sync,push').split(',').map((c) => c.trim()))
+const CASES = new Set((process.env.BENCH_CASES ?? 'sync,push,catchup').split(',').map((c) => c.trim()))
 const RESULTS_URL = new URL('./results.json', import.meta.url)
 
 interface Database {
@@ -332,12 +337,14 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = previousResults()
   const all: Record<string, SizeResult[]> = {}
   const pushes: Record<string, PushBenchResult[]> = {}
+  const catchUps: Record<string, CatchUpResult> = {}
   if (CASES.has('sync')) console.log(`sync bench: ${CHANGES} changes on ${SIZES.join(', ')} records`)
   await withDatabases(async (database) => {
     await ensureSchema(database.db)
     await database.db.execute(sql.raw(todosDdl))
     if (CASES.has('sync')) all[database.kind] = await runDatabase(database)
     if (CASES.has('push')) pushes[database.kind] = await runPushBench(database.kind, database.db)
+    if (CASES.has('catchup')) catchUps[database.kind] = await runCatchUpBench(database.kind, database.db)
   })
 
   if (CASES.has('sync')) {
@@ -354,6 +361,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString()
   if (CASES.has('sync')) results.date = date
   if (CASES.has('push')) results.push = { ...pushSummary(pushes), date }
+  if (CASES.has('catchup')) results.catchUp = { ...catchUpSummary(catchUps), date }
   results.node = process.version
   writeFileSync(RESULTS_URL, `${JSON.stringify(results, null, 2)}\n`)
 
