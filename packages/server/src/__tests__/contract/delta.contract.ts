@@ -1,6 +1,9 @@
+import { sql } from 'drizzle-orm'
 import fc from 'fast-check'
 import { v7 as uuidv7 } from 'uuid'
 import { describe, expect, it } from 'vitest'
+import type { Core } from '../../core.js'
+import { changesAfter, currentRevision } from '../../db/revisions-read.js'
 import type { RecordWithMeta, Where } from '../../protocol.js'
 import { clientClock } from '../fixtures/clock.js'
 import type { ContractEnv } from './env.js'
@@ -50,6 +53,25 @@ export function deltaContract(env: () => ContractEnv): void {
       const third = await replica.pullPage(10)
       expect(third).toMatchObject({ hasMore: false, remaining: 5 })
       expect(replica.records.size).toBe(25)
+    })
+
+    it('counts the changes that remain exactly up to a bound, and past it estimates them', async () => {
+      // A catch-up asks after every page: counting everything that follows on each would cost
+      // as much as what follows (changesAfter reads at most the bound).
+      const t = env().create()
+      const core = t.core as Core
+      const start = await currentRevision(core, 'todos')
+      for (let i = 0; i < 12; i++) {
+        await t.services.todos!.create({ data: { ownerId: 'u1', title: `remaining ${i}` } }, {})
+        // A revision another model takes: the model's entries are spread among all revisions.
+        await env().database.db.execute(sql`SELECT nextval('tidesync_rev_seq')`)
+      }
+      expect(await changesAfter(core, 'todos', start)).toBe(12)
+      expect(await changesAfter(core, 'todos', start, 12)).toBe(12)
+      const estimated = await changesAfter(core, 'todos', start, 4)
+      expect(estimated).toBeGreaterThanOrEqual(9)
+      expect(estimated).toBeLessThanOrEqual(15)
+      expect(await changesAfter(core, 'todos', await currentRevision(core, 'todos'), 4)).toBe(0)
     })
 
     it('sends tombstones and evictions only for records the caller could have held', async () => {
