@@ -13,9 +13,9 @@
  */
 import { createIpc } from '@tidesync/ipc'
 import { type Change, createTidesync, noopLogger, type Tidesync, type TidesyncDb } from '@tidesync/server'
-import { sql } from 'drizzle-orm'
 import { v7 as uuidv7 } from 'uuid'
 import { todos } from '../src/__tests__/fixtures/schema.js'
+import { empty } from './push-bench.js'
 
 const RECORDS = 20_000
 const PUSH = 1_000
@@ -54,9 +54,7 @@ function median(values: number[]): number {
 }
 
 export async function runCatchUpBench(kind: string, db: TidesyncDb): Promise<CatchUpResult> {
-  await db.execute(
-    sql.raw('TRUNCATE todos, tidesync_meta, tidesync_changes, tidesync_applied, tidesync_state'),
-  )
+  await empty(db)
   const ipc = await createIpc({ driver: 'memory' })
   const t = createTidesync({
     db,
@@ -115,9 +113,7 @@ export async function runCatchUpBench(kind: string, db: TidesyncDb): Promise<Cat
     )
     return result
   } finally {
-    await db.execute(
-      sql.raw('TRUNCATE todos, tidesync_meta, tidesync_changes, tidesync_applied, tidesync_state'),
-    )
+    await empty(db)
     await ipc.close()
   }
 }

@@ -64,7 +64,8 @@ function makeChanges(workload: Workload, n: number): Change[] {
   return changes
 }
 
-async function empty(db: TidesyncDb): Promise<void> {
+/** Empties the bench's tables (the records, their metadata, the log, the applied ids, the state). */
+export async function empty(db: TidesyncDb): Promise<void> {
   await db.execute(
     sql.raw('TRUNCATE todos, tidesync_meta, tidesync_changes, tidesync_applied, tidesync_state'),
   )
