@@ -171,6 +171,47 @@ export function captureConcurrencyContract(env: () => CaptureEnv): void {
       expect(await e.db.rows(`SELECT title FROM todos WHERE uid = '${uid}'`)).toEqual([{ title: 'from sql' }])
     })
 
+    it("a service update racing the first captured write of a record without metadata keeps that write's clock", async () => {
+      const e = env()
+      const server = await e.start()
+      const uid = uuidv7()
+      // A row from before tidesync: written with capture off, so it has no metadata yet.
+      await e.db.exec(`BEGIN; SELECT set_config('tidesync.capture', 'off', true);
+        INSERT INTO todos (uid, owner_id, title) VALUES ('${uid}', 'alice', 'legacy'); COMMIT;`)
+      expect(await metaOf(e.db.database, uid)).toBeUndefined()
+      const conn = await e.db.connection()
+      e.defer(() => conn.release())
+      await conn.query('BEGIN')
+      await conn.query(`UPDATE todos SET title = 'from sql' WHERE uid = '${uid}'`)
+      // The service waits on the row; the SQL commit creates the record's metadata meanwhile.
+      const update = server.tidesync.services.todos!.update({ uid, patch: { priority: 5 } }, {})
+      await someoneWaits(e)
+      await conn.query('COMMIT')
+      await update
+      const meta = (await metaOf(e.db.database, uid))!
+      expect(meta.clocks.title).toMatch(/-sql$/)
+      // An offline edit older than the SQL write loses on the title: the clock was not dropped.
+      await server.tidesync.push(
+        {
+          clientId: 'phone',
+          changes: [
+            {
+              id: '1',
+              model: 'todos',
+              uid,
+              op: 'update',
+              patch: { title: 'older edit' },
+              clock: clientClock(Date.UTC(2001, 0, 1), 'phone'),
+            },
+          ],
+        },
+        {},
+      )
+      expect(await e.db.rows(`SELECT title, priority FROM todos WHERE uid = '${uid}'`)).toEqual([
+        { title: 'from sql', priority: 5 },
+      ])
+    })
+
     it('SQL transactions writing two models in opposite orders commit without deadlocking on capture', async () => {
       const e = env()
       const server = await e.start({ notes: true })
