@@ -53,10 +53,20 @@ export async function deltaPull<TCtx>(core: Core<TCtx>, request: unknown, ctx: T
 /** A page before its upserts are encoded (`format`). */
 type Page = Omit<PullResult, 'serverClock' | 'upserts' | 'columns'> & { states: PageState[] }
 
-/** The snapshot pages each server read ahead (see `read/read-ahead.ts`). */
-const readAheads = new WeakMap<Core, ReadAhead<RowWithMeta[]>>()
+/**
+ * A snapshot page read ahead: the rows after a checkpoint, read with `limit` (one more row than
+ * that when more follow). It answers a request for at most `limit` records, or for any number
+ * once it holds the snapshot's last rows.
+ */
+interface PageAhead {
+  limit: number
+  rows: RowWithMeta[]
+}
 
-function readAheadOf(core: Core): ReadAhead<RowWithMeta[]> {
+/** The snapshot pages each server read ahead (see `read/read-ahead.ts`). */
+const readAheads = new WeakMap<Core, ReadAhead<PageAhead>>()
+
+function readAheadOf(core: Core): ReadAhead<PageAhead> {
   let readAhead = readAheads.get(core)
   if (!readAhead) {
     readAhead = new ReadAhead(() => core.now())
@@ -82,6 +92,14 @@ function snapshotRows(
   })
 }
 
+/** The rows of a page read ahead, cut to `limit` (+1), when they can answer a request for `limit`. */
+function rowsFor(ahead: PageAhead | undefined, limit: number): RowWithMeta[] | undefined {
+  if (!ahead) return undefined
+  const complete = ahead.rows.length <= ahead.limit
+  if (ahead.limit < limit && !complete) return undefined
+  return ahead.rows.length > limit + 1 ? ahead.rows.slice(0, limit + 1) : ahead.rows
+}
+
 async function pullSnapshot(
   core: Core,
   model: ResolvedModel<unknown>,
@@ -94,18 +112,24 @@ async function pullSnapshot(
   let total: number
   let sent: number
   let lastUid: string | undefined
+  let rows: RowWithMeta[]
+  const readAhead = readAheadOf(core)
+  const aheadKey = (text: string) => `${filter.key}\u0000${text}`
   if (checkpoint.kind === 'start') {
     snapRev = await currentRevision(core, model.name)
-    const [row] = await core.db.select({ n: count() }).from(model.table).where(filter.sql)
-    total = Number(row?.n ?? 0)
+    // The count only says how far the load is: read beside the first page, not before it.
+    const [counted, first] = await Promise.all([
+      core.db.select({ n: count() }).from(model.table).where(filter.sql),
+      snapshotRows(core, model, filter, undefined, limit),
+    ])
+    total = Number(counted[0]?.n ?? 0)
     sent = 0
+    rows = first
   } else {
     ;({ snapRev, total, sent, lastUid } = checkpoint)
+    const ahead = await readAhead.take(aheadKey(checkpointText))?.catch(() => undefined)
+    rows = rowsFor(ahead, limit) ?? (await snapshotRows(core, model, filter, lastUid, limit))
   }
-  const readAhead = readAheadOf(core)
-  const aheadKey = (text: string) => `${filter.key}\u0000${text}\u0000${limit}`
-  const ahead = await readAhead.take(aheadKey(checkpointText))?.catch(() => undefined)
-  const rows = ahead ?? (await snapshotRows(core, model, filter, lastUid, limit))
   const states = rows.slice(0, limit)
   const sentNow = sent + states.length
   if (rows.length > limit) {
@@ -113,14 +137,22 @@ async function pullSnapshot(
     const next = snapshotCheckpoint(snapRev, total, sentNow, last)
     // The client asks for that page next, as soon as this answer reaches it: read it now, and
     // the one after it once that is read (each page's query then overlaps the encoding and
-    // sending of the page before it, instead of waiting for the request).
+    // sending of the page before it, instead of waiting for the request). After a first page,
+    // read the server's page size at least: clients ask for a small first page (to show a
+    // screen early), then for full ones.
+    const aheadLimit = checkpoint.kind === 'start' ? Math.max(limit, core.limits.pageSize) : limit
     const readFrom = (after: string, sentBefore: number, depth: number): void => {
       const key = aheadKey(snapshotCheckpoint(snapRev, total, sentBefore, after))
-      readAhead.start(key, () => snapshotRows(core, model, filter, after, limit))
+      readAhead.start(key, async () => ({
+        limit: aheadLimit,
+        rows: await snapshotRows(core, model, filter, after, aheadLimit),
+      }))
       if (depth <= 1) return
       readAhead.peek(key)?.then(
         (ahead) => {
-          if (ahead.length > limit) readFrom(String(ahead[limit - 1]!.row.uid), sentBefore + limit, depth - 1)
+          if (ahead.rows.length > ahead.limit) {
+            readFrom(String(ahead.rows[ahead.limit - 1]!.row.uid), sentBefore + ahead.limit, depth - 1)
+          }
         },
         () => {},
       )

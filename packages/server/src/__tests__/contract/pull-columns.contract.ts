@@ -270,7 +270,8 @@ export function pullColumnsContract(env: () => ContractEnv): void {
     it('a record changed or deleted after its page was read ahead reaches the client in its final state', async () => {
       const queries: string[] = []
       const logged = env().database.withQueryLog((q) => queries.push(q))
-      const t = env().create({ db: logged })
+      // Pages of 10 asked for, and read ahead (the server's page size).
+      const t = env().create({ db: logged, pageSize: 10 })
       await t.push({ clientId: 'importer', changes: batchCreates(30, Date.now() - 1000) }, {})
       const uids = (await t.services.todos!.findMany({}, {})).map((r) => r.record.uid).sort()
       // In page 2 (read ahead by page 1's answer) and page 3 (read once page 2 was read).
@@ -311,6 +312,34 @@ export function pullColumnsContract(env: () => ContractEnv): void {
       for (const uid of deleted) expect(replica.records.has(uid)).toBe(false)
       expect(replica.state()).toEqual(await serverState(t, undefined))
       expect(replica.records.size).toBe(28)
+    })
+
+    it('after a small first page, the next full page is the one read ahead; any smaller page is cut from it', async () => {
+      const queries: string[] = []
+      const logged = env().database.withQueryLog((q) => queries.push(q))
+      const t = env().create({ db: logged, pageSize: 10 })
+      await t.push({ clientId: 'importer', changes: batchCreates(40, Date.now() - 1000) }, {})
+      const uids = (await t.services.todos!.findMany({}, {})).map((r) => r.record.uid).sort()
+      const replica = new Replica(t, undefined)
+      queries.length = 0
+      // A first page of 3, as clients ask for: the server reads ahead full pages (its page size) after it.
+      expect((await replica.pullPage(3)).upserts).toHaveLength(3)
+      const deadline = Date.now() + 5000
+      while (snapshotReads(queries) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+      await new Promise((r) => setTimeout(r, 100))
+      expect(snapshotReads(queries)).toBe(3)
+      // The full page that follows is the one read ahead: no read of its own (only the page after
+      // the next one is read ahead now).
+      const second = await replica.pullPage(10)
+      expect(second.upserts.map((u) => u.record.uid)).toEqual(uids.slice(3, 13))
+      await new Promise((r) => setTimeout(r, 100))
+      expect(snapshotReads(queries)).toBe(4)
+      // A smaller page is cut from the page read ahead; the load stays complete and in order.
+      const third = await replica.pullPage(4)
+      expect(third.upserts.map((u) => u.record.uid)).toEqual(uids.slice(13, 17))
+      await replica.pullAll(10)
+      expect(replica.state()).toEqual(await serverState(t, undefined))
+      expect(replica.records.size).toBe(40)
     })
 
     it('two clients loading the same subset at once each get a complete, correct load', async () => {
