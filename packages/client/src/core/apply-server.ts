@@ -214,7 +214,7 @@ async function writeFresh(db: LocalDb, model: ModelInfo, items: readonly RecordW
     const page = new MetaPageBuilder(model)
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
-      const row = decodeServerRecord(model, item.record)
+      const row = decodeServerRecord(model, item)
       rows[i] = row
       page.add(item.record.uid, item.meta, row)
     }
@@ -225,7 +225,7 @@ async function writeFresh(db: LocalDb, model: ModelInfo, items: readonly RecordW
   const metas: MetaRow[] = new Array(items.length)
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!
-    const row = decodeServerRecord(model, item.record)
+    const row = decodeServerRecord(model, item)
     rows[i] = row
     metas[i] = freshMeta(model, item.record.uid, item.meta, row)
   }
@@ -265,7 +265,7 @@ async function writeStates(
     if (!row && !meta) {
       if (onlyKnown) continue
       if (!item.meta.deleted_at) {
-        const decoded = decodeServerRecord(model, item.record)
+        const decoded = decodeServerRecord(model, item)
         nextRows.set(uid, decoded)
         fresh.set(uid, { meta: item.meta, row: decoded })
         continue

@@ -84,10 +84,10 @@ describe('columnar pull pages', () => {
     const decoded = upsertsOf(model, page(columnar()))
     expect(decoded).toHaveLength(3)
     decoded.forEach((item, i) => {
-      expect(decodeServerRecord(model, item.record)).toEqual(decodeServerRecord(model, records[i]!.record))
+      expect(decodeServerRecord(model, item)).toEqual(decodeServerRecord(model, records[i]!))
       expect(item.meta).toEqual(records[i]!.meta)
     })
-    expect(decodeServerRecord(model, decoded[0]!.record)).toEqual({
+    expect(decodeServerRecord(model, decoded[0]!)).toEqual({
       uid: 'u1',
       title: 'dated',
       done: true,
@@ -97,7 +97,7 @@ describe('columnar pull pages', () => {
       tags: ['a', { b: 1 }],
     })
     // A null counter counts as 0, as a records page's does.
-    expect(decodeServerRecord(model, decoded[1]!.record)).toMatchObject({ likes: 0, dueAt: null, tags: null })
+    expect(decodeServerRecord(model, decoded[1]!)).toMatchObject({ likes: 0, dueAt: null, tags: null })
     // A records page passes through.
     expect(upsertsOf(model, { ...page(undefined), upserts: records })).toBe(records)
   })
