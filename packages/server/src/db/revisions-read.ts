@@ -33,8 +33,8 @@ export async function changesAfter(
   exactUpTo = EXACT_UP_TO,
 ): Promise<number> {
   const { changes } = store.tables
-  type Counted = { n: string | number; first: string | number | null; last: string | number | null }
-  const [row] = rowsOf<Counted & { newest: string | number | null }>(
+  type Bound = string | number | null
+  const [row] = rowsOf<{ n: string | number; first: Bound; last: Bound; newest: Bound }>(
     await store.db.execute(sql`
       WITH w AS (
         SELECT ${changes.rev} AS rev FROM ${changes}

@@ -2,6 +2,7 @@ import type { PullResult, Tombstone, Uid, Where } from '@tidesync/protocol'
 import { and, asc, count, eq, gt, sql } from 'drizzle-orm'
 import type { Core } from '../core.js'
 import { changesAfter, currentRevision, prunedRevision } from '../db/revisions-read.js'
+import { isTrue } from '../db/sql.js'
 import { withSyncLock } from '../db/sync-lock.js'
 import { rowsOf } from '../db/types.js'
 import { TidesyncError } from '../errors.js'
@@ -217,7 +218,7 @@ async function pullLog(
   // Which records matched where+scope before one of these changes (so the caller may hold them).
   // The page is every entry of the model in (rev, lastRev]: read by that range, not by a list.
   const matchedBefore = new Set<string>()
-  const hasBefore = (e: (typeof page)[number]) => e.hasBefore === true || (e.hasBefore as unknown) === 't'
+  const hasBefore = (e: (typeof page)[number]) => isTrue(e.hasBefore)
   if (page.some(hasBefore)) {
     if (!filter.sql) {
       for (const e of page) if (hasBefore(e)) matchedBefore.add(e.uid)
